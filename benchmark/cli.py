@@ -1,0 +1,252 @@
+"""The `ganbench` command line: run, validate, list, leaderboard, sample.
+
+User mistakes print one red ERROR line and exit 2 (3 when a data set or weights file
+is missing on this machine); --debug shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import GanbenchError
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _suite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("suite", help="suite TOML file, e.g. suites/quickstart.toml")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a suite key; VALUE is TOML (train.steps=200, matrix.seed='[0,1]')")
+    p.add_argument("--filter", dest="filters", action="append", default=[], metavar="AXIS=VALUE",
+                   help="only runs whose matrix coordinate matches (repeat an axis for OR)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ganbench", description="Benchmark GANs from a TOML suite.")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train and score every run of a suite")
+    _suite_args(p)
+    p.add_argument("--results", default="results", help="results root (default ./results)")
+    p.add_argument("--executor", default="local", help="local (default), process, ray")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (process executor)")
+    p.add_argument("--gpus-per-run", type=float, default=None, help="GPU share per run (process/ray)")
+    p.add_argument("--address", default=None, help="Ray cluster address (ray executor), e.g. auto")
+    p.add_argument("--retries", type=int, default=0, help="retry a run whose worker died this many times")
+
+    p = sub.add_parser("validate", help="check a suite and print its runs without training")
+    _suite_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable run list")
+
+    p = sub.add_parser("list", help="registered models, losses, datasets, metrics, optimizers")
+    p.add_argument("kind", nargs="?", help="models | losses | datasets | metrics | optimizers")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("leaderboard", help="(re)build and publish a suite's leaderboard")
+    p.add_argument("dir", help="results/<suite>")
+    p.add_argument("-o", "--output", default=None, help="write to FILE (default: print)")
+    p.add_argument("--format", default=None, help="md (default), json, csv, html")
+
+    p = sub.add_parser("sample", help="draw images from a finished run's generator")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=64, help="number of images")
+    p.add_argument("-o", "--output", default="samples.png", help="grid PNG to write")
+    p.add_argument("--class", dest="cls", default=None, help="conditional models: a class name or index")
+    p.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GanbenchError as exc:
+        if args.debug:
+            err_console.print_exception()
+        err_console.print(f"[bold red]ERROR:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: rerun the same command to continue from the last checkpoints")
+        return 130
+
+
+def _plugins() -> Any:
+    from .plugins import load_plugins
+    return load_plugins()
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    from .suite import load_suite
+    plugins = _plugins()
+    return plugins, load_suite(plugins, args.suite, args.sets, args.filters)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .runner import check_suite
+    from .estimate import estimate
+
+    plugins, suite = _load(args)
+    problems = check_suite(plugins, suite)
+    est = estimate(plugins, suite)
+    if args.json:
+        print(json.dumps({"suite": suite.name, "runs": [{"run_id": r.run_id, "coords": r.coords} for r in suite.runs],
+                          "problems": [p.__dict__ for p in problems], "estimate": est}, indent=2, default=str))
+    else:
+        table = Table(title=f"{suite.name}: {len(suite.runs)} runs", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("run id")
+        for axis in suite.axes:
+            table.add_column(axis)
+        table.add_column("steps", justify="right")
+        for i, r in enumerate(suite.runs, 1):
+            table.add_row(str(i), r.run_id, *[_show(r.coords.get(a)) for a in suite.axes], str(r.train.steps))
+        console.print(table)
+        if est:
+            console.print(f"Estimated time on {est['device']}: training ≈ {_dur(est['train_seconds'])}, "
+                          f"evaluation ≈ {_dur(est['eval_seconds'])} (total ≈ {_dur(est['total_seconds'])}; "
+                          f"{est['basis']})")
+    for p in problems:
+        err_console.print(f"[bold red]{'MISSING' if p.missing_resource else 'ERROR'}:[/] {p.what}: {p.message}")
+    if any(not p.missing_resource for p in problems):
+        return 2
+    if problems:
+        return 3
+    if not args.json:
+        console.print(f"[green]ok[/]: {suite.path} is ready to run")
+    return 0
+
+
+def _show(v: Any) -> str:
+    return "+".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _dur(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .executors import get_executor
+    from .runner import run_suite
+
+    plugins, suite = _load(args)
+    executor = get_executor(args.executor, workers=args.workers, gpus_per_run=args.gpus_per_run,
+                            address=args.address, retries=args.retries)
+    console.print(f"[bold]{suite.name}[/]: {len(suite.runs)} runs → {Path(args.results) / suite.name}")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
+                        transient=False, refresh_per_second=4)
+    tasks: dict[str, Any] = {}
+    counts = {"done": 0, "failed": 0, "diverged": 0}
+
+    def event(kind: str, **kw: Any) -> None:
+        if kind == "suite_started":
+            tasks["suite"] = progress.add_task("suite", total=kw["total"], completed=kw["skipped"],
+                                               info=f"{kw['skipped']} already finished")
+        elif kind == "run_started":
+            run = kw["run"]
+            tasks[run.run_id] = progress.add_task(f"  {run.run_id[:48]}", total=run.train.steps, info="")
+        elif kind == "run_progress":
+            tid = tasks.get(kw["run_id"])
+            if tid is not None:
+                e = kw["extra"]
+                info = f"{e.get('img_per_s', 0):.0f} img/s"
+                if "loss_d" in e:
+                    info += f"  D {e['loss_d']:.3f}  G {e['loss_g']:.3f}"
+                progress.update(tid, completed=kw["step"], info=info)
+        elif kind == "run_finished":
+            run, state = kw["run"], kw["state"]
+            counts[state] = counts.get(state, 0) + 1
+            if run.run_id in tasks:
+                progress.update(tasks[run.run_id], completed=run.train.steps, info=state)
+                progress.remove_task(tasks.pop(run.run_id))
+            colour = {"done": "green", "failed": "red", "diverged": "yellow"}.get(state, "white")
+            err = kw["status"].get("error")
+            progress.console.print(f"[{colour}]{state}[/] {run.run_id}" + (f": {err.splitlines()[0]}" if err else ""))
+            progress.update(tasks["suite"], advance=1,
+                            info=", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        elif kind == "warning":
+            progress.console.print(f"[yellow]warning:[/] {kw['message']}")
+
+    t0 = time.perf_counter()
+    with progress:
+        result = run_suite(plugins, suite, Path(args.results), executor, on_event=event)
+    _summary(plugins, result)
+    console.print(f"wall time {time.perf_counter() - t0:.1f} s; leaderboard: {result.suite_dir / 'leaderboard.md'}")
+    return 1 if result.failed else 0
+
+
+def _summary(plugins: Any, result: Any) -> None:
+    from .results import get_status
+    table = Table(title="runs", title_justify="left")
+    for c in ("run id", "state", "primary score", "note"):
+        table.add_column(c)
+    for run_id, state in result.states.items():
+        st = get_status(result.suite_dir / run_id)
+        scores = st.get("scores") or {}
+        best = st.get("best") or {}
+        primary = best.get("score")
+        val = scores.get(primary) if primary else None
+        note = "skipped (finished earlier)" if run_id in result.skipped else (st.get("error") or "").splitlines()[0:1]
+        table.add_row(run_id, state, f"{primary}={val:.4g}" if val is not None else "–",
+                      note if isinstance(note, str) else (note[0] if note else ""))
+    console.print(table)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .plugins import KINDS
+    plugins = _plugins()
+    kinds = [args.kind] if args.kind else list(KINDS)
+    rows = []
+    for kind in kinds:
+        rows += plugins.registry(kind).describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table()
+    for c in ("name", "kind", "package", "description"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(r["name"], r["kind"], r["package"], r["description"])
+    console.print(table)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import render
+    fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output else "md")
+    text = render(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None)
+    if args.output:
+        console.print(f"wrote {args.output}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sampling import sample_run
+    path = sample_run(_plugins(), Path(args.run_dir), args.n, Path(args.output), args.cls, args.seed)
+    console.print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "leaderboard": cmd_leaderboard,
+            "sample": cmd_sample}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Typed, validated configuration: dataclasses whose fields carry their help text.
+
+``from_dict`` rejects unknown keys (with a did-you-mean), checks every value's type
+and reports the exact key path, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, TypeVar, Union
+
+from .errors import GanbenchError, did_you_mean
+
+T = TypeVar("T")
+
+
+def opt(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with help text (shown by `ganbench list --options`)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return "table"
+    return {type(None): "nothing (omit the key)", int: "an integer", float: "a number",
+            bool: "true or false", str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "table"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def check_type(tp: Any, value: Any, where: str) -> Any:
+    """Return value converted to tp (int -> float, list -> tuple) or raise GanbenchError."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise GanbenchError(f"expected one of {_type_name(tp)}, found {_describe(value)}{did_you_mean(str(value), [str(a) for a in typing.get_args(tp)])}", where=where)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return check_type(arg, value, where)
+            except GanbenchError as exc:
+                errors.append(exc)
+        raise GanbenchError(f"expected {_type_name(tp)}, found {_describe(value)}", where=where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            hint = "wrap it in brackets: [value]" if not isinstance(value, dict) else None
+            raise GanbenchError(f"expected {_type_name(tp)}, found {_describe(value)}", where=where, hint=hint)
+        args = typing.get_args(tp)
+        inner = args[0] if args else Any
+        items = [check_type(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise GanbenchError(f"expected a table, found {_describe(value)}", where=where)
+        return dict(value)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    hint = None
+    if isinstance(value, str) and tp in (int, float, bool):
+        hint = "remove the quotes"
+    raise GanbenchError(f"expected {_type_name(tp)}, found {_describe(value)}", where=where, hint=hint)
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from a TOML table, strictly."""
+    data = dict(data or {})
+    types_ = field_types(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in types_:
+            raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, types_)}", where=f"{where}.{key}" if where else key)
+        kwargs[key] = check_type(types_[key], value, f"{where}.{key}" if where else key)
+    try:
+        obj = cls(**kwargs)
+    except GanbenchError as exc:
+        if exc.where is None:
+            raise GanbenchError(exc.message, where=where, hint=exc.hint) from exc
+        raise
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        try:
+            validate()
+        except GanbenchError as exc:
+            if exc.where is None:
+                raise GanbenchError(exc.message, where=where, hint=exc.hint) from exc
+            raise
+    return obj
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as plain JSON-able data (tuples become lists)."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return v
+    return clean(dataclasses.asdict(obj)) if obj is not None else {}
+
+
+def help_of(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) per field, for `ganbench list --options`."""
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        out.append((f.name, _type_name(field_types(cls)[f.name]), default, f.metadata.get("help", "")))
+    return out
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise GanbenchError(f"{name} must be {'≥ 0' if allow_zero else '> 0'}, found {value}",
+                            where=None)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """[train]: how one run trains. A model's recipe fills these before the suite does."""
+
+    steps: int = opt(1000, "generator steps (the budget)")
+    batch_size: int = opt(64, "images per D and G step")
+    n_critic: int = opt(1, "D steps per G step (the reports' D:G ratio)")
+    loss: str = opt("bce", "adversarial loss plugin")
+    aux_loss: str = opt("", "auxiliary (classifier) loss plugin, '' for none")
+    regularizers: list[str] = opt([], "regularizer plugins (gradient-penalty, weight-clipping, r1)")
+    optimizer: str = opt("adam", "optimizer plugin for G and D")
+    lr_g: float = opt(2e-4, "generator learning rate")
+    lr_d: float = opt(2e-4, "discriminator learning rate (TTUR when different)")
+    betas_g: list[float] = opt([0.5, 0.999], "Adam-style betas for G")
+    betas_d: list[float] = opt([0.5, 0.999], "Adam-style betas for D")
+    weight_decay: float = opt(0.0, "weight decay for both optimizers")
+    latent_dim: int = opt(100, "size of z")
+    latent_dist: Literal["normal", "uniform"] = opt("normal", "distribution of z")
+    conditional: Optional[bool] = opt(None, "feed labels to G and D (default: the model's recipe)")
+    label_smoothing: float = opt(0.0, "one-sided: real targets become 1 - label_smoothing")
+    ema: bool = opt(False, "keep an exponential moving average of G for sampling and evaluation")
+    ema_decay: float = opt(0.999, "EMA decay per G step")
+    ema_start: int = opt(0, "G step at which the EMA starts averaging (copied before)")
+    seed: int = opt(0, "seed for weights, z and batches (reproducible on one device)")
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N")
+    precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype; bf16/fp16 only on CUDA")
+    compile: bool = opt(False, "torch.compile G and D")
+    channels_last: bool = opt(False, "channels_last memory format for conv nets")
+    threads: int = opt(0, "torch CPU threads, 0 = torch's default")
+    log_every: int = opt(50, "G steps between loss logs (the only host syncs)")
+    eval_every: int = opt(0, "G steps between evaluations during training, 0 = final only")
+    sample_every: int = opt(0, "G steps between sample grids, 0 = steps // 10")
+    checkpoint_every: int = opt(500, "G steps between checkpoints, 0 = at the end only")
+    num_final_images: int = opt(10, "final images saved as individual PNG files")
+    grid_size: int = opt(64, "images in each sample grid")
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "n_critic", "latent_dim", "log_every", "grid_size"):
+            _positive(f"train.{name}", getattr(self, name))
+        for name in ("lr_g", "lr_d"):
+            _positive(f"train.{name}", getattr(self, name))
+        for name in ("eval_every", "sample_every", "checkpoint_every", "num_final_images", "threads",
+                     "ema_start", "weight_decay"):
+            _positive(f"train.{name}", getattr(self, name), allow_zero=True)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise GanbenchError(f"train.label_smoothing must be in [0, 1), found {self.label_smoothing}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise GanbenchError(f"train.ema_decay must be in (0, 1), found {self.ema_decay}")
+        for name in ("betas_g", "betas_d"):
+            betas = getattr(self, name)
+            if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+                raise GanbenchError(f"train.{name} must be two numbers in [0, 1), found {betas}",
+                                    hint="e.g. betas_g = [0.5, 0.999]")
+        dev = self.device
+        if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
+            raise GanbenchError(f"train.device: expected auto, cpu, cuda or cuda:N, found '{dev}'")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """[metrics]: what is scored, on how many samples. [metrics.<name>] holds a metric's options."""
+
+    names: list[str] = opt(["classifier"], "metric plugins to run")
+    num_samples: int = opt(10000, "generated samples for the final evaluation (stated with every score)")
+    eval_num_samples: int = opt(1000, "generated samples for evaluations during training")
+    primary: str = opt("", "score that ranks the leaderboard (default: the first metric's first score)")
+    batch_size: int = opt(250, "generation batch size during evaluation")
+    reference_split: str = opt("train", "data split the real statistics come from")
+
+    def validate(self) -> None:
+        _positive("metrics.num_samples", self.num_samples)
+        _positive("metrics.eval_num_samples", self.eval_num_samples)
+        _positive("metrics.batch_size", self.batch_size)

@@ -1,0 +1,72 @@
+"""One generic registry per kind of plugin item (model, loss, dataset, metric, optimizer)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .errors import GanbenchError, did_you_mean
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    spec: T
+    plugin: str  # the plugin (module) that registered it
+    package: str  # the distribution it came from, or the plugin name when none
+
+
+class Registry(Generic[T]):
+    """Name -> spec. A duplicate name is an error naming both packages."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+        self._current: tuple[str, str] = ("<direct>", "<direct>")
+
+    def add(self, spec: T) -> T:
+        name = getattr(spec, "name")
+        plugin, package = self._current
+        if name in self._entries:
+            other = self._entries[name]
+            raise GanbenchError(
+                f"two plugins register the {self.kind} '{name}': "
+                f"{other.package} (plugin {other.plugin}) and {package} (plugin {plugin})",
+                hint=f"uninstall one of them, or block one with GANBENCH_BLOCK_PLUGINS={plugin}")
+        self._entries[name] = Entry(spec, plugin, package)
+        return spec
+
+    def get(self, name: str, where: str | None = None) -> T:
+        try:
+            return self._entries[name].spec
+        except KeyError:
+            raise GanbenchError(f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}",
+                                where=where, hint="`ganbench list` shows every registered item") from None
+
+    def entry(self, name: str) -> Entry[T]:
+        self.get(name)
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> list[Entry[T]]:
+        return [self._entries[k] for k in sorted(self._entries)]
+
+    def _registering(self, plugin: str, package: str) -> "Registry[T]":
+        self._current = (plugin, package)
+        return self
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"name": e.spec.name, "kind": self.kind, "package": e.package, "plugin": e.plugin,
+                 "description": e.spec.description} for e in self.entries()]

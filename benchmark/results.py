@@ -1,0 +1,110 @@
+"""The results folder: atomic writes, run status, and reading runs back.
+
+results/<suite>/<run-id>/  config.json status.json losses.csv evals.jsonl
+                           throughput.json checkpoint.pt samples/ final/
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+STATES = ("pending", "running", "done", "failed", "diverged")
+FINISHED = ("done", "diverged")  # a rerun skips these; failed/interrupted runs continue
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, rename: never a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, default=str) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue  # a line cut by a crash
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def set_status(run_dir: Path, state: str, **extra: Any) -> dict[str, Any]:
+    status = read_json(run_dir / "status.json", {}) or {}
+    status.update(extra)
+    status["state"] = state
+    status["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if state != "failed" and state != "diverged":
+        status.pop("error", None)
+    write_json(run_dir / "status.json", status)
+    return status
+
+
+def get_status(run_dir: Path) -> dict[str, Any]:
+    return read_json(Path(run_dir) / "status.json", {"state": "pending"}) or {"state": "pending"}
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """Everything the leaderboard needs from one run folder."""
+    run_dir = Path(run_dir)
+    evals = read_jsonl(run_dir / "evals.jsonl")
+    final = next((e for e in reversed(evals) if e.get("final")), None)
+    return {
+        "dir": run_dir,
+        "run_id": run_dir.name,
+        "config": read_json(run_dir / "config.json", {}),
+        "status": get_status(run_dir),
+        "evals": evals,
+        "final": final,
+        "throughput": read_json(run_dir / "throughput.json", {}),
+    }
+
+
+def list_runs(suite_dir: Path) -> list[dict[str, Any]]:
+    suite_dir = Path(suite_dir)
+    if not suite_dir.is_dir():
+        return []
+    return [load_run(p) for p in sorted(suite_dir.iterdir()) if (p / "config.json").is_file()]

@@ -1,0 +1,203 @@
+"""Running a suite: fail-fast checks, a lock on the results folder, the executor, the
+leaderboard rebuilt after every finished run, and a summary."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .data import cache_dir
+from .errors import GanbenchError, ResourceMissing
+from .plugins import Plugins
+from .results import FINISHED, get_status, write_json
+from .suite import RunSpec, Suite
+
+
+def git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class Check:
+    """One readiness problem found by `validate` / before `run`."""
+
+    what: str
+    message: str
+    missing_resource: bool  # True: exit 3 (data/weights); False: exit 2 (suite)
+
+
+def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
+    """Everything a run needs that a suite file alone cannot show: data present, weights present."""
+    problems: list[Check] = []
+    seen: set[str] = set()
+    for run in suite.runs:
+        spec = plugins.datasets.get(run.dataset)
+        key = f"d:{run.dataset}:{dataclasses.asdict(run.dataset_options)}"
+        if spec.check is not None and key not in seen:
+            seen.add(key)
+            try:
+                msg = spec.check(run.dataset_options)
+            except GanbenchError as exc:
+                problems.append(Check(f"datasets.{run.dataset}", str(exc), False))
+                continue
+            if msg:
+                problems.append(Check(f"datasets.{run.dataset}", msg, True))
+        for m in run.metrics.names:
+            mspec = plugins.metrics.get(m)
+            key = f"m:{m}:{run.metric_options.get(m)}"
+            if mspec.check is not None and key not in seen:
+                seen.add(key)
+                msg = mspec.check(run.metric_options.get(m))
+                if msg:
+                    problems.append(Check(f"metrics.{m}", msg, True))
+    return problems
+
+
+def raise_for(problems: list[Check], suite: Suite) -> None:
+    if not problems:
+        return
+    text = "; ".join(f"{p.what}: {p.message}" for p in problems)
+    if any(not p.missing_resource for p in problems):
+        raise GanbenchError(text, where=str(suite.path))
+    raise ResourceMissing(text, where=str(suite.path))
+
+
+class SuiteLock:
+    """One driver per results folder: a lock file holding the driver's pid."""
+
+    def __init__(self, suite_dir: Path):
+        self.path = Path(suite_dir) / ".lock"
+
+    def __enter__(self) -> "SuiteLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pid = self.path.read_text().strip() if self.path.exists() else "?"
+            if pid.isdigit() and not _alive(int(pid)):
+                self.path.unlink(missing_ok=True)  # a dead driver's lock
+                return self.__enter__()
+            raise GanbenchError(f"another ganbench driver (pid {pid}) is running this suite in {self.path.parent}",
+                                hint=f"wait for it, or if it is gone, delete {self.path}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+@dataclass
+class SuiteResult:
+    suite_dir: Path
+    states: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        return [r for r, s in self.states.items() if s not in ("done",)]
+
+
+def provenance(suite: Suite, device: str) -> dict[str, Any]:
+    import torch
+
+    from . import __version__
+    return {"suite": suite.name, "description": suite.description, "suite_file": str(suite.path),
+            "suite_hash": suite.hash, "ganbench": __version__, "git_commit": git_commit(),
+            "torch": torch.__version__, "device": device,
+            "cpu_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "command": " ".join(shlex.quote(a) for a in sys.argv) if sys.argv and "ganbench" in sys.argv[0] else "",
+            "primary": suite.primary, "axes": list(suite.axes)}
+
+
+def device_name(suite: Suite) -> str:
+    import torch
+    dev = suite.runs[0].train.device if suite.runs else "auto"
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if dev.startswith("cuda") and torch.cuda.is_available():
+        return f"{dev} ({torch.cuda.get_device_name(0)})"
+    import platform
+    return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+
+
+def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any = None,
+              on_event: Any = None) -> SuiteResult:
+    """Run every run of the suite not already finished. Never raises for a run's failure."""
+    from .executors import LocalExecutor
+    from .leaderboard import write_all
+
+    raise_for(check_suite(plugins, suite), suite)
+    suite_dir = Path(results_root) / suite.name
+    executor = executor or LocalExecutor()
+    result = SuiteResult(suite_dir)
+    t0 = time.perf_counter()
+    events = on_event or (lambda kind, **kw: None)
+    with SuiteLock(suite_dir):
+        (suite_dir / "suite.toml").write_text(suite.text, encoding="utf-8")
+        prov = provenance(suite, device_name(suite))
+        write_json(suite_dir / "provenance.json", prov)
+        todo: list[RunSpec] = []
+        for run in suite.runs:
+            state = get_status(suite_dir / run.run_id).get("state")
+            if state in FINISHED:
+                result.skipped.append(run.run_id)
+                result.states[run.run_id] = state
+            else:
+                todo.append(run)
+        events("suite_started", total=len(suite.runs), todo=len(todo), skipped=len(result.skipped))
+
+        def on_start(run: RunSpec) -> None:
+            events("run_started", run=run)
+
+        def on_done(run: RunSpec, state: str) -> None:
+            result.states[run.run_id] = state
+            try:
+                write_all(suite_dir, plugins)
+                _plots(suite_dir, plugins)
+            except Exception as exc:  # the leaderboard must never cost a run
+                events("warning", message=f"leaderboard not updated: {exc}")
+            events("run_finished", run=run, state=state, status=get_status(suite_dir / run.run_id))
+
+        def on_progress(run_id: str, step: int, extra: dict[str, Any]) -> None:
+            events("run_progress", run_id=run_id, step=step, extra=extra)
+
+        executor.run_all(plugins, todo, suite_dir, cache_dir(), on_start, on_done, on_progress)
+        if not todo and result.skipped:
+            try:
+                write_all(suite_dir, plugins)
+            except GanbenchError:
+                pass
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _plots(suite_dir: Path, plugins: Plugins) -> None:
+    """Plots are drawn by ganbench.plots when it is available (matplotlib)."""
+    try:
+        from .plots import draw_all
+    except ImportError:
+        return
+    draw_all(suite_dir, plugins)

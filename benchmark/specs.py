@@ -1,0 +1,166 @@
+"""The small typed objects that plugins register.
+
+A spec names a thing, says in one line what it is, carries its defaults and the
+callables that build it. The core only ever talks to specs, never to a specific GAN.
+Heavy imports (torch) stay under TYPE_CHECKING so ``ganbench list`` is fast.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from .metrics import EvalContext
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A whole data set as one uint8 tensor, batched by index during training.
+
+    images: (N, C, H, W) uint8 in [0, 255]; labels: (N,) int64 indices into class_names.
+    fingerprint: a hash of the final content (and options), so caches never mix data.
+    """
+
+    images: "torch.Tensor"
+    labels: "torch.Tensor"
+    class_names: tuple[str, ...]
+    fingerprint: str
+    description: str = ""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to(self, device: "torch.device | str") -> "ImageData":
+        return ImageData(self.images.to(device), self.labels.to(device), self.class_names,
+                         self.fingerprint, self.description)
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What a model builder needs to know about the data and the run."""
+
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    latent_dim: int
+    num_classes: int  # 0 when the model is built unconditional
+    options: Any  # the model's own options dataclass, validated
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A GAN variant: builds (G, D) and carries its paper's training recipe.
+
+    build(ctx) -> (G, D). G(z, y=None) returns images in [-1, 1]; D(x, y=None)
+    returns source scores of shape (N,) (raw logits, never a sigmoid), or a tuple
+    (scores, class_logits) when the model has an auxiliary classifier.
+    recipe: defaults for [train] keys (loss, regularizers, optimizer, lr_g, lr_d,
+    betas_g, betas_d, n_critic, ...), overridable by any suite.
+    traits: facts losses can require or refuse ("d_batchnorm", "aux_classifier",
+    "conditional", "critic").
+    """
+
+    name: str
+    description: str
+    build: "Callable[[ModelContext], tuple[nn.Module, nn.Module]]"
+    options: type | None = None
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    traits: frozenset[str] = frozenset()
+    resolutions: tuple[int, ...] = (32,)
+    paper: str = ""
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss or regularizer term usable with any compatible model.
+
+    role "adversarial": d_loss(real_scores, fake_scores, real_target) and
+    g_loss(fake_scores, real_scores) (real_scores is None unless needs_real_for_g).
+    role "auxiliary": d_loss(real_cls_logits, fake_cls_logits, y_real, y_fake) and
+    g_loss(fake_cls_logits, y_fake), added to the adversarial terms.
+    role "regularizer": penalty(D, real, fake, y_real, y_fake, options) added to the
+    D loss, and/or after_d_step(D, options) (e.g. weight clipping).
+    requires / refuses: model traits this term needs or cannot work with.
+    """
+
+    name: str
+    description: str
+    role: Literal["adversarial", "auxiliary", "regularizer"]
+    d_loss: Optional[Callable[..., Any]] = None
+    g_loss: Optional[Callable[..., Any]] = None
+    penalty: Optional[Callable[..., Any]] = None
+    after_d_step: Optional[Callable[..., Any]] = None
+    options: type | None = None
+    needs_real_for_g: bool = False
+    needs_labels: bool = False
+    requires: frozenset[str] = frozenset()
+    refuses: frozenset[str] = frozenset()
+    paper: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set. load(options, cache_dir) -> ImageData.
+
+    options: a dataclass (subclass of ganbench.data.DatasetOptions) validated from
+    [datasets.<name>]. check(options) returns None when the data can be had on this
+    machine, else a message saying which files are expected where and how to get them.
+    """
+
+    name: str
+    description: str
+    load: "Callable[[Any, str], ImageData]"
+    options: type
+    check: Optional[Callable[[Any], Optional[str]]] = None
+    labelled: bool = True
+    shape: Optional[Callable[[Any], tuple[int, int, int]]] = None  # (C, H, W) without loading
+    num_classes: int = 0  # for estimates and validation before loading; 0 = unknown
+
+
+@dataclass(frozen=True)
+class Score:
+    """One number a metric produces, and which way is better."""
+
+    name: str
+    higher_is_better: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric. compute(ctx: EvalContext) -> {score name: value}.
+
+    scores: every score it can produce (names carry the feature extractor, e.g.
+    fid_inception). protocol(ctx) describes how the numbers were computed (sample
+    counts, reference split, extractor, versions); the leaderboard only ranks rows
+    whose protocols agree. check(metrics_config) returns None when the metric can run
+    here, else how to make it runnable (e.g. where to put Inception weights).
+    """
+
+    name: str
+    description: str
+    compute: "Callable[[EvalContext], dict[str, float]]"
+    scores: tuple[Score, ...]
+    options: type | None = None
+    needs_labels: bool = False
+    check: Optional[Callable[[Any], Optional[str]]] = None
+    protocol: Optional[Callable[["EvalContext"], dict[str, Any]]] = None
+    flops_per_image: float = 0.0  # feature extraction cost, for `validate`'s time estimate
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer by name. build(params, lr, betas, options) -> torch.optim.Optimizer."""
+
+    name: str
+    description: str
+    build: "Callable[..., torch.optim.Optimizer]"
+    uses_betas: bool = True
+    options: type | None = None

@@ -1,0 +1,559 @@
+"""TOML suites: parse, validate, expand the matrix, apply overrides, resolve runs.
+
+A run's resolved config is, from weakest to strongest: the config dataclasses'
+defaults, the model's recipe, the suite's shared tables, the matrix cell, and the
+[[override]] tables whose `match` fits the cell. Everything is validated before
+anything trains; every error names the file and the key path.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .config import MetricsConfig, TrainConfig, check_type, field_types, from_dict, to_dict
+from .errors import GanbenchError, did_you_mean
+from .plugins import Plugins
+
+TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losses", "optimizers", "override")
+PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers"}
+#: run coordinates and the key path each one sets ("classes" goes to the run's data set)
+COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "loss": ("train", "loss"),
+               "optimizer": ("train", "optimizer"), "latent_dim": ("train", "latent_dim"),
+               "seed": ("train", "seed")}
+#: keys that change no number a run produces; left out of the run id's hash
+NOT_HASHED = {("train", "log_every"), ("train", "threads"), ("train", "checkpoint_every"),
+              ("train", "device")}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the matrix, fully resolved and validated."""
+
+    suite: str
+    run_id: str
+    coords: dict[str, Any]
+    model: str
+    dataset: str
+    train: TrainConfig
+    metrics: MetricsConfig
+    model_options: Any
+    dataset_options: Any
+    loss_options: dict[str, Any]
+    metric_options: dict[str, Any]
+    optimizer_options: Any
+    resolved: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={_show(v)}" for k, v in self.coords.items())
+
+
+@dataclass
+class Suite:
+    path: Path
+    name: str
+    description: str
+    axes: dict[str, list[Any]]
+    runs: list[RunSpec]
+    text: str
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+    @property
+    def primary(self) -> str:
+        return self.runs[0].metrics.primary if self.runs else ""
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, list):
+        return "+".join(str(x) for x in v)
+    return str(v)
+
+
+def parse_value(text: str) -> Any:
+    """A --set/--filter value as TOML (200, "x", [1, 2], true); bare words stay strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_path(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        nxt = d.setdefault(key, {})
+        if not isinstance(nxt, dict):
+            raise GanbenchError(f"'{key}' is a value, not a table", where=".".join(path))
+        d = nxt
+    d[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        parts = tuple(key.split("."))
+        if isinstance(value, dict):
+            value = _nest(value) if any("." in k for k in value) else value
+        existing = out
+        for p in parts[:-1]:
+            existing = existing.setdefault(p, {})
+        if isinstance(value, dict) and isinstance(existing.get(parts[-1]), dict):
+            existing[parts[-1]] = _merge(existing[parts[-1]], value)
+        else:
+            existing[parts[-1]] = value
+    return out
+
+
+class SuiteLoader:
+    """Turns a suite file (plus --set / --filter) into validated RunSpecs."""
+
+    def __init__(self, plugins: Plugins, path: str | Path, text: str | None = None):
+        self.plugins = plugins
+        self.path = Path(path)
+        self.file = str(path)
+        if text is None:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise GanbenchError(f"suite file not found: {self.file}",
+                                    hint="suites/ holds the shipped suites, e.g. suites/quickstart.toml") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise GanbenchError(f"cannot read suite {self.file}: {exc}") from exc
+        self.text = text
+
+    def where(self, key: str) -> str:
+        return f"{self.file}: {key}"
+
+    # -- parsing -----------------------------------------------------------
+    def parse(self, sets: list[str] = ()) -> dict[str, Any]:
+        try:
+            data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            raise GanbenchError(f"not valid TOML: {exc}", where=self.file,
+                                hint="check quotes, brackets and that each key appears once") from exc
+        for item in sets:
+            if "=" not in item:
+                raise GanbenchError(f"--set expects KEY=VALUE, found '{item}'", hint="e.g. --set train.steps=200")
+            key, value = item.split("=", 1)
+            path = tuple(key.strip().split("."))
+            if path[0] not in TOP_LEVEL or path[0] == "override":
+                raise GanbenchError(f"--set {key}: unknown table '{path[0]}'{did_you_mean(path[0], TOP_LEVEL[:-1])}")
+            if path[0] == "matrix" and len(path) > 2:  # matrix."train.n_critic"
+                path = ("matrix", ".".join(path[1:]))
+            _set_path(data, path, parse_value(value.strip()))
+        return data
+
+    def load(self, sets: list[str] = (), filters: list[str] = ()) -> Suite:
+        data = self.parse(sets)
+        for key in data:
+            if key not in TOP_LEVEL:
+                raise GanbenchError(f"unknown table '{key}'{did_you_mean(key, TOP_LEVEL)}", where=self.where(key))
+        for key in TOP_LEVEL:
+            if key in data and key != "override" and not isinstance(data[key], dict):
+                raise GanbenchError(f"expected a table [{key}], found {type(data[key]).__name__}",
+                                    where=self.where(key))
+        meta = data.get("suite", {})
+        for key in meta:
+            if key not in ("name", "description"):
+                raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, ['name', 'description'])}",
+                                    where=self.where(f"suite.{key}"))
+        name = meta.get("name", self.path.stem)
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise GanbenchError(f"suite.name must be a plain name (letters, digits, - _ .), found {name!r}",
+                                where=self.where("suite.name"))
+        self._check_shared(data)
+        axes = self._check_matrix(data.get("matrix", {}))
+        overrides = self._check_overrides(data.get("override", []), axes)
+        runs = []
+        seen: dict[str, RunSpec] = {}
+        for cell in itertools.product(*axes.values()):
+            coords = dict(zip(axes, cell))
+            run = self._resolve(name, data, coords, overrides)
+            if run.run_id in seen:
+                continue  # two cells resolving to the same config (e.g. an override) are one run
+            seen[run.run_id] = run
+            runs.append(run)
+        runs = self._filter(runs, filters, axes)
+        return Suite(self.path, name, meta.get("description", ""), axes, runs, self.text, data)
+
+    # -- validation of the shared tables -------------------------------------
+    def _check_partial(self, cls: type, table: Any, where: str) -> None:
+        if not isinstance(table, dict):
+            raise GanbenchError(f"expected a table, found {type(table).__name__}", where=self.where(where))
+        types_ = field_types(cls)
+        for key, value in table.items():
+            if key not in types_:
+                raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, types_)}", where=self.where(f"{where}.{key}"))
+            check_type(types_[key], value, self.where(f"{where}.{key}"))
+
+    def _options_class(self, kind: str, name: str, where: str) -> type | None:
+        spec = self.plugins.registry(kind).get(name, where=self.where(where))
+        return spec.options
+
+    def _check_plugin_table(self, kind: str, table: Any, where: str) -> None:
+        if not isinstance(table, dict):
+            raise GanbenchError(f"expected a table of [{kind}.<name>] tables", where=self.where(where))
+        for name, opts in table.items():
+            cls = self._options_class(kind, name, f"{where}.{name}")
+            if cls is None:
+                if opts:
+                    raise GanbenchError(f"{kind} '{name}' takes no options", where=self.where(f"{where}.{name}"))
+                continue
+            self._check_partial(cls, opts, f"{where}.{name}")
+
+    def _check_metrics_table(self, table: dict[str, Any], where: str) -> None:
+        own = {k: v for k, v in table.items() if k in field_types(MetricsConfig)}
+        self._check_partial(MetricsConfig, own, where)
+        for name in own.get("names", []):
+            self.plugins.metrics.get(name, where=self.where(f"{where}.names"))
+        for key, value in table.items():
+            if key in own:
+                continue
+            if key not in self.plugins.metrics:
+                known = [*field_types(MetricsConfig), *self.plugins.metrics.names()]
+                raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, known)}", where=self.where(f"{where}.{key}"))
+            cls = self.plugins.metrics.get(key).options
+            if cls is None:
+                raise GanbenchError(f"metric '{key}' takes no options", where=self.where(f"{where}.{key}"))
+            self._check_partial(cls, value, f"{where}.{key}")
+
+    def _check_shared(self, data: dict[str, Any], prefix: str = "") -> None:
+        if "train" in data:
+            self._check_partial(TrainConfig, data["train"], f"{prefix}train")
+            self._check_train_names(data["train"], f"{prefix}train")
+        if "metrics" in data:
+            if not isinstance(data["metrics"], dict):
+                raise GanbenchError("expected a table", where=self.where(f"{prefix}metrics"))
+            self._check_metrics_table(data["metrics"], f"{prefix}metrics")
+        for kind in PLUGIN_TABLES:
+            if kind in data:
+                self._check_plugin_table(kind, data[kind], f"{prefix}{kind}")
+
+    def _check_train_names(self, train: dict[str, Any], where: str) -> None:
+        if "loss" in train:
+            self.plugins.losses.get(train["loss"], where=self.where(f"{where}.loss"))
+        if train.get("aux_loss"):
+            self.plugins.losses.get(train["aux_loss"], where=self.where(f"{where}.aux_loss"))
+        for i, r in enumerate(train.get("regularizers", [])):
+            self.plugins.losses.get(r, where=self.where(f"{where}.regularizers[{i}]"))
+        if "optimizer" in train:
+            self.plugins.optimizers.get(train["optimizer"], where=self.where(f"{where}.optimizer"))
+
+    def _axis_path(self, axis: str, where: str) -> tuple[str, ...] | None:
+        """Key path an axis sets (None for 'classes', which depends on the data set)."""
+        if axis in COORDINATES:
+            return COORDINATES[axis]
+        parts = tuple(axis.split("."))
+        if len(parts) == 1:
+            if parts[0] in field_types(TrainConfig):
+                return ("train", parts[0])
+            known = [*COORDINATES, *field_types(TrainConfig)]
+            raise GanbenchError(f"unknown matrix axis '{axis}'{did_you_mean(axis, known)}", where=self.where(where),
+                                hint="an axis is a run coordinate, a [train] key, or a dotted key "
+                                     "such as \"datasets.cifar10.resolution\"")
+        if parts[0] == "train" and len(parts) == 2:
+            if parts[1] not in field_types(TrainConfig):
+                raise GanbenchError(f"unknown key '{parts[1]}'{did_you_mean(parts[1], field_types(TrainConfig))}",
+                                    where=self.where(where))
+            return parts
+        if parts[0] == "metrics" and len(parts) in (2, 3):
+            return parts
+        if parts[0] in PLUGIN_TABLES and len(parts) == 3:
+            return parts
+        raise GanbenchError(f"matrix axis '{axis}' is not a run coordinate or a key path like "
+                            f"train.KEY, metrics.KEY, models.NAME.KEY, datasets.NAME.KEY",
+                            where=self.where(where))
+
+    def _check_axis_value(self, axis: str, value: Any, where: str) -> None:
+        path = self._axis_path(axis, where)
+        if axis == "model":
+            check_type(str, value, self.where(where))
+            self.plugins.models.get(value, where=self.where(where))
+        elif axis == "dataset":
+            check_type(str, value, self.where(where))
+            self.plugins.datasets.get(value, where=self.where(where))
+        elif axis == "classes":
+            check_type(list[str | int], value, self.where(where))
+        else:
+            table = _nest({".".join(path): value})
+            try:
+                self._check_shared(table)
+            except GanbenchError as exc:
+                raise GanbenchError(exc.message.split(": ", 1)[-1] if exc.where is None else exc.message,
+                                    where=self.where(where), hint=exc.hint) from exc
+
+    def _check_matrix(self, matrix: dict[str, Any]) -> dict[str, list[Any]]:
+        for required in ("model", "dataset"):
+            if required not in matrix:
+                raise GanbenchError(f"matrix.{required} is required (a list, e.g. {required} = "
+                                    f"[\"{'dcgan' if required == 'model' else 'digits'}\"])",
+                                    where=self.where("matrix"))
+        axes: dict[str, list[Any]] = {}
+        for axis, values in matrix.items():
+            where = f"matrix.{axis}" if "." not in axis else f'matrix."{axis}"'
+            if not isinstance(values, list) or not values:
+                raise GanbenchError(f"expected a non-empty list of values, found {values!r}", where=self.where(where),
+                                    hint=f"wrap a single value in brackets: {axis} = [{json.dumps(values)}]")
+            if axis == "classes" and values and not isinstance(values[0], list):
+                raise GanbenchError("expected a list of class lists, e.g. [[\"automobile\"], [\"horse\"]]",
+                                    where=self.where(where))
+            for i, v in enumerate(values):
+                self._check_axis_value(axis, v, f"{where}[{i}]")
+            axes[axis] = values
+        return axes
+
+    def _check_overrides(self, overrides: Any, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        if not isinstance(overrides, list):
+            raise GanbenchError("expected [[override]] tables", where=self.where("override"))
+        out = []
+        for i, ov in enumerate(overrides):
+            where = f"override[{i}]"
+            if not isinstance(ov, dict):
+                raise GanbenchError("expected a table", where=self.where(where))
+            match = ov.get("match")
+            if not isinstance(match, dict) or not match:
+                raise GanbenchError("every [[override]] needs a `match` table, e.g. match = { model = \"wgan\" }",
+                                    where=self.where(f"{where}.match"))
+            for axis in match:
+                if axis not in axes and axis not in COORDINATES:
+                    raise GanbenchError(f"match on unknown axis '{axis}'{did_you_mean(axis, [*axes, *COORDINATES])}",
+                                        where=self.where(f"{where}.match.{axis}"))
+            body = {k: v for k, v in ov.items() if k != "match"}
+            for key in body:
+                if key not in ("train", "metrics", *PLUGIN_TABLES):
+                    raise GanbenchError(f"an override sets train, metrics, models, datasets, losses or optimizers, "
+                                        f"not '{key}'", where=self.where(f"{where}.{key}"))
+            self._check_shared(body, prefix=f"{where}.")
+            out.append({"match": match, "body": body})
+        return out
+
+    # -- resolution ------------------------------------------------------------
+    @staticmethod
+    def _matches(match: dict[str, Any], coords: dict[str, Any]) -> bool:
+        for axis, want in match.items():
+            have = coords.get(axis)
+            if isinstance(want, list) and not isinstance(have, list):
+                if have not in want:
+                    return False
+            elif have != want:
+                return False
+        return True
+
+    def _resolve(self, suite: str, data: dict[str, Any], cell: dict[str, Any],
+                 overrides: list[dict[str, Any]]) -> RunSpec:
+        model_name, dataset_name = cell["model"], cell["dataset"]
+        model = self.plugins.models.get(model_name)
+        dataset = self.plugins.datasets.get(dataset_name)
+        raw: dict[str, Any] = {"train": dict(model.recipe)}
+        raw = _merge(raw, {k: data[k] for k in ("train", "metrics", *PLUGIN_TABLES) if k in data})
+        coords_for_match = dict(cell)
+        for axis, value in cell.items():
+            if axis in ("model", "dataset"):
+                continue
+            if axis == "classes":
+                raw = _merge(raw, {"datasets": {dataset_name: {"classes": value}}})
+            else:
+                raw = _merge(raw, _nest({".".join(self._axis_path(axis, axis)): value}))
+        for ov in overrides:
+            if self._matches(ov["match"], coords_for_match):
+                raw = _merge(raw, _nest(ov["body"]) if any("." in k for k in ov["body"]) else ov["body"])
+        label = ", ".join(f"{k}={_show(v)}" for k, v in cell.items())
+        where = f"{self.file}: run [{label}]"
+        train = from_dict(TrainConfig, raw.get("train"), f"{where}: train")
+        metrics_raw = raw.get("metrics", {})
+        metrics = from_dict(MetricsConfig, {k: v for k, v in metrics_raw.items() if k in field_types(MetricsConfig)},
+                            f"{where}: metrics")
+        model_opts = from_dict(model.options, raw.get("models", {}).get(model_name), f"{where}: models.{model_name}") \
+            if model.options else None
+        dataset_opts = from_dict(dataset.options, raw.get("datasets", {}).get(dataset_name),
+                                 f"{where}: datasets.{dataset_name}")
+        # options of every loss term and metric this run uses
+        terms = [train.loss, *([train.aux_loss] if train.aux_loss else []), *train.regularizers]
+        loss_opts = {}
+        for t in terms:
+            spec = self.plugins.losses.get(t, where=f"{where}: train")
+            loss_opts[t] = from_dict(spec.options, raw.get("losses", {}).get(t), f"{where}: losses.{t}") \
+                if spec.options else None
+        metric_opts = {}
+        for m in metrics.names:
+            spec = self.plugins.metrics.get(m, where=f"{where}: metrics.names")
+            metric_opts[m] = from_dict(spec.options, metrics_raw.get(m), f"{where}: metrics.{m}") \
+                if spec.options else None
+        opt_spec = self.plugins.optimizers.get(train.optimizer, where=f"{where}: train.optimizer")
+        optimizer_opts = None
+        if getattr(opt_spec, "options", None):
+            optimizer_opts = from_dict(opt_spec.options, raw.get("optimizers", {}).get(train.optimizer),
+                                       f"{where}: optimizers.{train.optimizer}")
+        if train.conditional is None:
+            train = replace(train, conditional=bool(model.recipe.get("conditional", False)))
+        self._check_compatibility(where, model, dataset, train, metrics)
+        if not metrics.primary:
+            first = self.plugins.metrics.get(metrics.names[0]).scores if metrics.names else ()
+            if first:
+                metrics = replace(metrics, primary=first[0].name)
+        elif metrics.names:
+            known = {s.name for m in metrics.names for s in self.plugins.metrics.get(m).scores}
+            if metrics.primary not in known:
+                raise GanbenchError(f"metrics.primary '{metrics.primary}' is not a score of the chosen metrics"
+                                    f"{did_you_mean(metrics.primary, known)}", where=f"{where}: metrics.primary")
+        resolved = {
+            "suite": suite, "model": model_name, "dataset": dataset_name,
+            "train": to_dict(train),
+            "metrics": {**to_dict(metrics), **{m: to_dict(o) for m, o in metric_opts.items() if o is not None}},
+            "models": {model_name: to_dict(model_opts)},
+            "datasets": {dataset_name: to_dict(dataset_opts)},
+            "losses": {t: to_dict(o) for t, o in loss_opts.items()},
+            "optimizers": {train.optimizer: to_dict(optimizer_opts)},
+        }
+        coords = {}
+        for axis in cell:
+            path = ("datasets", dataset_name, "classes") if axis == "classes" else self._axis_path(axis, axis)
+            value: Any = resolved
+            for p in path:
+                value = value.get(p) if isinstance(value, dict) else None
+            coords[axis] = value if value is not None else cell[axis]
+        return RunSpec(suite, run_id(coords, resolved), coords, model_name, dataset_name, train, metrics,
+                       model_opts, dataset_opts, loss_opts, metric_opts, optimizer_opts, resolved)
+
+    def _check_compatibility(self, where: str, model: Any, dataset: Any, train: TrainConfig,
+                             metrics: MetricsConfig) -> None:
+        traits = set(model.traits) | ({"conditional"} if train.conditional else set())
+        roles = [(train.loss, "adversarial", "train.loss")]
+        if train.aux_loss:
+            roles.append((train.aux_loss, "auxiliary", "train.aux_loss"))
+        roles += [(r, "regularizer", "train.regularizers") for r in train.regularizers]
+        for name, role, key in roles:
+            spec = self.plugins.losses.get(name)
+            if spec.role != role:
+                same = [n for n in self.plugins.losses if self.plugins.losses.get(n).role == role]
+                raise GanbenchError(f"'{name}' is a {spec.role} term, not a{'n' if role[0] in 'aeiou' else ''} "
+                                    f"{role} one; {role} terms: {', '.join(same)}", where=f"{where}: {key}")
+            missing = set(spec.requires) - traits
+            if missing:
+                raise GanbenchError(f"{role} term '{name}' needs a model with {', '.join(sorted(missing))}; "
+                                    f"model '{model.name}' has {', '.join(sorted(traits)) or 'none of those'}",
+                                    where=f"{where}: {key}")
+            clash = set(spec.refuses) & traits
+            if clash:
+                raise GanbenchError(f"{role} term '{name}' cannot be used with a model that has "
+                                    f"{', '.join(sorted(clash))} (model '{model.name}')", where=f"{where}: {key}",
+                                    hint=f"pick a model without {', '.join(sorted(clash))} or another {role} term")
+            if spec.needs_labels and not train.conditional:
+                raise GanbenchError(f"'{name}' needs class labels but the run is unconditional",
+                                    where=f"{where}: {key}", hint="set train.conditional = true on a labelled data set")
+        if "aux_classifier" in traits and not train.aux_loss:
+            raise GanbenchError(f"model '{model.name}' has an auxiliary classifier head but train.aux_loss is empty",
+                                where=f"{where}: train.aux_loss", hint="set aux_loss = \"aux-ce\"")
+        if train.conditional and not dataset.labelled:
+            raise GanbenchError(f"conditional training needs labels; data set '{dataset.name}' has none",
+                                where=f"{where}: train.conditional")
+        if train.conditional and "conditional" not in model.traits and "can_condition" not in model.traits:
+            raise GanbenchError(f"model '{model.name}' cannot be trained conditionally", where=f"{where}: train.conditional")
+        for m in metrics.names:
+            spec = self.plugins.metrics.get(m)
+            if spec.needs_labels and not dataset.labelled:
+                raise GanbenchError(f"metric '{m}' needs a labelled data set; '{dataset.name}' has no labels",
+                                    where=f"{where}: metrics.names")
+        if train.precision != "fp32" and train.device == "cpu":
+            raise GanbenchError(f"precision '{train.precision}' is only used on CUDA (it is ~150x slower on CPU)",
+                                where=f"{where}: train.precision", hint="use precision = \"fp32\" on CPU")
+
+    def _filter(self, runs: list[RunSpec], filters: list[str], axes: dict[str, list[Any]]) -> list[RunSpec]:
+        if not filters:
+            return runs
+        wanted: dict[str, list[Any]] = {}
+        for f in filters:
+            if "=" not in f:
+                raise GanbenchError(f"--filter expects AXIS=VALUE, found '{f}'", hint="e.g. --filter model=dcgan")
+            axis, value = f.split("=", 1)
+            axis = axis.strip()
+            if axis not in axes:
+                raise GanbenchError(f"--filter {axis}: not a matrix axis of this suite{did_you_mean(axis, axes)}")
+            wanted.setdefault(axis, []).append(parse_value(value.strip()))
+
+        def ok(run: RunSpec) -> bool:
+            for axis, values in wanted.items():
+                have = run.coords[axis]
+                if not any(have == v or str(have) == str(v) or (isinstance(have, list) and [v] == have)
+                           for v in values):
+                    return False
+            return True
+        return [r for r in runs if ok(r)]
+
+
+def _slug(axis: str, value: Any) -> str:
+    short = {"latent_dim": "z", "seed": "s"}
+    text = _show(value)
+    if axis in short:
+        text = f"{short[axis]}{text}"
+    elif axis not in ("model", "dataset", "classes", "loss", "optimizer"):
+        text = f"{axis.split('.')[-1]}{text}"
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    data = copy.deepcopy(resolved)
+    for table, key in NOT_HASHED:
+        data.get(table, {}).pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def run_id(coords: dict[str, Any], resolved: dict[str, Any]) -> str:
+    """Readable slug of the coordinates + a short hash of the resolved config."""
+    slug = "-".join(_slug(a, v) for a, v in coords.items())[:100]
+    return f"{slug}-{config_hash(resolved)}"
+
+
+def load_suite(plugins: Plugins, path: str | Path, sets: list[str] = (), filters: list[str] = (),
+               text: str | None = None) -> Suite:
+    return SuiteLoader(plugins, path, text).load(list(sets), list(filters))
+
+
+def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
+    """Rebuild a RunSpec from a run folder's config.json (for sample, eval, executors)."""
+    where = f"run {config.get('run_id', '?')}: config.json"
+    model, dataset = config["model"], config["dataset"]
+    mspec, dspec = plugins.models.get(model, where=where), plugins.datasets.get(dataset, where=where)
+    train = from_dict(TrainConfig, config["train"], f"{where}: train")
+    mraw = config.get("metrics", {})
+    metrics = from_dict(MetricsConfig, {k: v for k, v in mraw.items() if k in field_types(MetricsConfig)},
+                        f"{where}: metrics")
+    metric_opts = {m: from_dict(plugins.metrics.get(m).options, mraw.get(m), f"{where}: metrics.{m}")
+                   if plugins.metrics.get(m).options else None for m in metrics.names}
+    loss_opts = {t: from_dict(plugins.losses.get(t).options, o, f"{where}: losses.{t}")
+                 if plugins.losses.get(t).options else None for t, o in config.get("losses", {}).items()}
+    ospec = plugins.optimizers.get(train.optimizer)
+    oraw = config.get("optimizers", {}).get(train.optimizer)
+    return RunSpec(
+        suite=config.get("suite", ""), run_id=config.get("run_id", ""), coords=config.get("coords", {}),
+        model=model, dataset=dataset, train=train, metrics=metrics,
+        model_options=from_dict(mspec.options, config.get("models", {}).get(model), f"{where}: models")
+        if mspec.options else None,
+        dataset_options=from_dict(dspec.options, config.get("datasets", {}).get(dataset), f"{where}: datasets"),
+        loss_options=loss_opts, metric_options=metric_opts,
+        optimizer_options=from_dict(ospec.options, oraw, f"{where}: optimizers") if ospec.options else None,
+        resolved={k: v for k, v in config.items() if k not in ("run_id", "coords")})

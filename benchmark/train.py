@@ -1,0 +1,358 @@
+"""The one training loop every model shares.
+
+n_critic D steps per G step; the last D step's fake batch is reused for the G step
+(the same images G is then graded on, as in the DCGAN reference loop). Batches are
+indexed from a uint8 tensor already on the device. Losses are accumulated on the
+device and read only at log intervals, the only host syncs in the loop.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .errors import GanbenchError
+from .metrics import make_generator, sample_latent, to_float
+from .plugins import Plugins
+from .specs import ImageData, LossSpec, ModelContext
+
+
+class Diverged(Exception):
+    """A loss or a score became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanbenchError(f"train.device = '{name}' but CUDA is not available on this machine",
+                            hint="use device = \"auto\" or \"cpu\"")
+    return torch.device(name)
+
+
+def split_output(out: Any) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """D returns scores, or (scores, class logits) with an auxiliary classifier."""
+    if isinstance(out, (tuple, list)):
+        return out[0], out[1]
+    return out, None
+
+
+class EMA:
+    """Exponential moving average of G's parameters (buffers are copied)."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, copy_only: bool = False) -> None:
+        ema_p = list(self.model.parameters())
+        p = [x.detach() for x in model.parameters()]
+        if copy_only:
+            torch._foreach_copy_(ema_p, p)
+        else:
+            torch._foreach_lerp_(ema_p, p, 1.0 - self.decay)
+        for eb, b in zip(self.model.buffers(), model.buffers()):
+            eb.copy_(b)
+
+
+@dataclass
+class Callbacks:
+    """How the loop talks to the outside (results writer, hooks, progress bar)."""
+
+    on_log: Callable[[int, dict[str, float], dict[str, float]], None] = lambda step, losses, speed: None
+    on_sample: Callable[[int, torch.Tensor], None] = lambda step, images: None
+    on_eval: Callable[[int, bool], None] = lambda step, final: None
+    on_checkpoint: Callable[[int, dict[str, Any]], None] = lambda step, state: None
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    train_seconds: float = 0.0
+    images_seen: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Builds G, D, optimizers and loss terms for one run and trains them."""
+
+    def __init__(self, plugins: Plugins, run: Any, data: ImageData, device: torch.device):
+        self.plugins, self.run, self.device = plugins, run, device
+        t = run.train
+        self.cfg = t
+        self.data = data
+        torch.manual_seed(t.seed)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        model = plugins.models.get(run.model)
+        self.conditional = bool(t.conditional)
+        num_classes = data.num_classes if self.conditional else 0
+        ctx = ModelContext(image_shape=data.shape, latent_dim=t.latent_dim, num_classes=num_classes,
+                           options=run.model_options)
+        G, D = model.build(ctx)
+        fmt = torch.channels_last if t.channels_last else torch.contiguous_format
+        self.G = G.to(device, memory_format=fmt)
+        self.D = D.to(device, memory_format=fmt)
+        self.fmt = fmt
+        opt = plugins.optimizers.get(t.optimizer)
+        self.opt_g = opt.build(self.G.parameters(), lr=t.lr_g, betas=tuple(t.betas_g),
+                               weight_decay=t.weight_decay, options=run.optimizer_options)
+        self.opt_d = opt.build(self.D.parameters(), lr=t.lr_d, betas=tuple(t.betas_d),
+                               weight_decay=t.weight_decay, options=run.optimizer_options)
+        self.adv: LossSpec = plugins.losses.get(t.loss)
+        self.aux: Optional[LossSpec] = plugins.losses.get(t.aux_loss) if t.aux_loss else None
+        self.regs: list[LossSpec] = [plugins.losses.get(r) for r in t.regularizers]
+        self.loss_opts = run.loss_options
+        self.ema = EMA(self.G, t.ema_decay) if t.ema else None
+        self.real_target = 1.0 - t.label_smoothing
+        self.gen = torch.Generator(device=device).manual_seed(t.seed)
+        self.images = data.images.to(device)
+        self.labels = data.labels.to(device)
+        self.class_pool = torch.unique(self.labels) if self.conditional else None
+        self.perm = torch.empty(0, dtype=torch.long, device=device)
+        self.pos = 0
+        self.acc = torch.zeros(4, device=device)  # loss_d, loss_g, d_real, d_fake
+        self.acc_n = 0
+        self.state = TrainState()
+        self.use_amp = t.precision != "fp32" and device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and t.precision == "fp16")
+        if t.compile:
+            self.G_step = torch.compile(self.G)
+            self.D_step = torch.compile(self.D)
+        else:
+            self.G_step, self.D_step = self.G, self.D
+        fixed = torch.Generator(device=device).manual_seed(t.seed + 1_000_003)
+        self.fixed_z = sample_latent(t.grid_size, t.latent_dim, t.latent_dist, device, fixed)
+        self.fixed_y = (self.class_pool.repeat(math.ceil(t.grid_size / len(self.class_pool)))[:t.grid_size]
+                        if self.conditional else None)
+
+    # -- pieces -------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.use_amp:
+            return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return contextlib.nullcontext()
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.cfg.batch_size
+        n = len(self.images)
+        if self.pos + b > len(self.perm):
+            self.perm = torch.randperm(n, device=self.device, generator=self.gen)
+            if n < b:  # tiny data sets: repeat the permutation to fill a batch
+                reps = math.ceil(b / n)
+                self.perm = torch.cat([torch.randperm(n, device=self.device, generator=self.gen)
+                                       for _ in range(reps)])
+            self.pos = 0
+        idx = self.perm[self.pos:self.pos + b]
+        self.pos += b
+        x = to_float(self.images[idx]).contiguous(memory_format=self.fmt)
+        return x, self.labels[idx]
+
+    def fake_labels(self, n: int) -> Optional[torch.Tensor]:
+        if not self.conditional:
+            return None
+        pick = torch.randint(len(self.class_pool), (n,), device=self.device, generator=self.gen)
+        return self.class_pool[pick]
+
+    def sampling_model(self) -> nn.Module:
+        return self.ema.model if self.ema is not None else self.G
+
+    def sampler(self, batch_size: int, seed: int) -> Callable[[int], Any]:
+        return make_generator(self.sampling_model(), self.cfg.latent_dim, self.cfg.latent_dist, self.device,
+                              self.class_pool, batch_size, seed, self.autocast if self.use_amp else None)
+
+    @torch.no_grad()
+    def sample_grid(self) -> torch.Tensor:
+        G = self.sampling_model()
+        was = G.training
+        G.eval()
+        with torch.inference_mode(), self.autocast():
+            x = G(self.fixed_z, self.fixed_y).float()
+        G.train(was)
+        return x.cpu()
+
+    # -- one iteration ------------------------------------------------------
+    def d_step(self, keep_graph: bool) -> torch.Tensor:
+        t = self.cfg
+        real, y_real = self.next_batch()
+        z = sample_latent(t.batch_size, t.latent_dim, t.latent_dist, self.device, self.gen)
+        y_fake = self.fake_labels(t.batch_size)
+        with torch.set_grad_enabled(keep_graph), self.autocast():
+            fake = self.G_step(z, y_fake)
+        with self.autocast():
+            real_s, real_c = split_output(self.D_step(real, y_real if self.conditional else None))
+            fake_s, fake_c = split_output(self.D_step(fake.detach(), y_fake))
+            loss = self.adv.d_loss(real_s.float(), fake_s.float(), self.real_target, self.loss_opts.get(self.adv.name))
+            if self.aux is not None:
+                loss = loss + self.aux.d_loss(real_c.float(), fake_c.float(), y_real, y_fake,
+                                              self.loss_opts.get(self.aux.name))
+        for reg in self.regs:
+            if reg.penalty is not None:
+                loss = loss + reg.penalty(self.D_step, real, fake.detach(), y_real if self.conditional else None,
+                                          y_fake, self.loss_opts.get(reg.name))
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_d)
+        self.scaler.update()
+        for reg in self.regs:
+            if reg.after_d_step is not None:
+                reg.after_d_step(self.D, self.loss_opts.get(reg.name))
+        self._last = (fake, y_fake, real, y_real)
+        self.acc[0] += loss.detach().float() / t.n_critic
+        self.acc[2] += real_s.detach().float().mean() / t.n_critic
+        self.acc[3] += fake_s.detach().float().mean() / t.n_critic
+        return loss
+
+    def g_step(self) -> torch.Tensor:
+        fake, y_fake, real, y_real = self._last
+        self.D.requires_grad_(False)  # no D weight gradients in the G step
+        try:
+            with self.autocast():
+                fake_s, fake_c = split_output(self.D_step(fake, y_fake))
+                real_s = None
+                if self.adv.needs_real_for_g:
+                    with torch.no_grad():
+                        real_s = split_output(self.D_step(real, y_real if self.conditional else None))[0].float()
+                loss = self.adv.g_loss(fake_s.float(), real_s, self.loss_opts.get(self.adv.name))
+                if self.aux is not None:
+                    loss = loss + self.aux.g_loss(fake_c.float(), y_fake, self.loss_opts.get(self.aux.name))
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt_g)
+            self.scaler.update()
+        finally:
+            self.D.requires_grad_(True)
+        self._last = None
+        self.acc[1] += loss.detach().float()
+        return loss
+
+    def train_step(self) -> None:
+        for i in range(self.cfg.n_critic):
+            self.d_step(keep_graph=i == self.cfg.n_critic - 1)
+        self.g_step()
+        self.state.step += 1
+        if self.ema is not None:
+            self.ema.update(self.G, copy_only=self.state.step <= self.cfg.ema_start)
+        self.acc_n += 1
+
+    # -- checkpoints --------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.state.step, "train_seconds": self.state.train_seconds,
+            "images_seen": self.state.images_seen, "extra": self.state.extra,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G_ema": self.ema.model.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "perm": self.perm, "pos": self.pos, "acc": self.acc, "acc_n": self.acc_n,
+        }
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.G.load_state_dict(sd["G"])
+        self.D.load_state_dict(sd["D"])
+        if self.ema is not None and sd.get("G_ema") is not None:
+            self.ema.model.load_state_dict(sd["G_ema"])
+        self.opt_g.load_state_dict(sd["opt_g"])
+        self.opt_d.load_state_dict(sd["opt_d"])
+        if sd.get("scaler"):
+            self.scaler.load_state_dict(sd["scaler"])
+        self.gen.set_state(sd["gen"])
+        torch.set_rng_state(sd["torch_rng"])
+        if self.device.type == "cuda" and sd.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(sd["cuda_rng"])
+        self.perm, self.pos = sd["perm"].to(self.device), int(sd["pos"])
+        self.acc, self.acc_n = sd["acc"].to(self.device), int(sd["acc_n"])
+        self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]),
+                                dict(sd.get("extra") or {}))
+
+    # -- the loop ------------------------------------------------------------
+    def fit(self, cb: Callbacks, progress: Callable[[int], None] = lambda step: None) -> None:
+        t = self.cfg
+        sample_every = t.sample_every or max(1, t.steps // 10)
+        imgs_per_step = t.batch_size * t.n_critic
+        if self.state.step == 0:
+            cb.on_sample(0, self.sample_grid())
+        t0 = time.perf_counter()
+        window_start, window_images = t0, 0
+        while self.state.step < t.steps:
+            self.train_step()
+            step = self.state.step
+            window_images += imgs_per_step
+            self.state.images_seen += imgs_per_step
+            boundary = (step % t.log_every == 0 or step == t.steps or step % sample_every == 0
+                        or (t.eval_every and step % t.eval_every == 0)
+                        or (t.checkpoint_every and step % t.checkpoint_every == 0))
+            if not boundary:
+                continue
+            if step % t.log_every == 0 or step == t.steps:
+                values = (self.acc / max(self.acc_n, 1)).tolist()  # the host sync
+                now = time.perf_counter()
+                self.state.train_seconds += now - window_start
+                speed = {"img_per_s": window_images / max(now - window_start, 1e-9),
+                         "train_seconds": self.state.train_seconds}
+                losses = dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values))
+                self.acc.zero_()
+                self.acc_n = 0
+                if not all(math.isfinite(v) for v in values):
+                    raise Diverged(f"non-finite loss at step {step}: "
+                                   + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+                cb.on_log(step, losses, speed)
+                window_start, window_images = time.perf_counter(), 0
+            paused = time.perf_counter()
+            if step % sample_every == 0 or step == t.steps:
+                cb.on_sample(step, self.sample_grid())
+            if t.eval_every and step % t.eval_every == 0 and step != t.steps:
+                cb.on_eval(step, False)
+            if (t.checkpoint_every and step % t.checkpoint_every == 0) or step == t.steps:
+                cb.on_checkpoint(step, self.state_dict())
+            progress(step)
+            window_start += time.perf_counter() - paused
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save to a temp file, then rename: a crash never leaves half a checkpoint."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """weights_only=True: a checkpoint is data, never code."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise GanbenchError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
+                            hint="delete it to restart the run from step 0") from exc

@@ -1,0 +1,1 @@
+"""Built-in ganbench plugins, registered through the `ganbench` entry-point group."""
