@@ -1,12 +1,26 @@
 """Shared data-set machinery: common options, class selection, one-time resizing,
-content fingerprints and the data root. Data-set plugins build on these."""
+content fingerprints, the data root, and an on-disk cache of decoded images.
+
+Data-set plugins decode their source files once into one uint8 tensor (N, C, H, W),
+which ``load_decoded`` keeps under ``cache_dir()/decoded`` as a memory-mappable
+``.npy`` keyed by the source files' identity and the decode options; ``finish`` then
+selects classes, limits, converts channels and resizes without ever holding more
+than the input and the output.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
+import socket
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .config import opt
 from .errors import GanbenchError, did_you_mean
@@ -16,12 +30,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .specs import ImageData
 
+DECODE_VERSION = 1  # bump when a decoder's output changes: invalidates every decoded cache
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+CHUNK_BYTES = 64 << 20  # float temporaries while converting or resizing stay below this
+
 
 @dataclass(frozen=True)
 class DatasetOptions:
     """Options every data set understands ([datasets.<name>])."""
 
-    root: str = opt("", "data folder; default $GANBENCH_DATA or ~/.cache/ganbench/data")
+    root: str = opt("", "data folder; default $GANBENCH_DATA/<name> or ~/.cache/ganbench/data/<name>")
     split: str = opt("train", "which split to load")
     classes: list[Union[str, int]] = opt([], "class subset by name or index; [] = all")
     resolution: int = opt(0, "square side in pixels after resizing once at load; 0 = native")
@@ -55,73 +74,376 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "ganbench"
 
 
-def select_classes(class_names: list[str] | tuple[str, ...], wanted: list[str | int],
-                   where: str) -> list[int]:
-    """Class names or indices -> sorted indices, with did-you-mean on a typo."""
+def online(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether `host` answers, so that `validate` can tell "will download" from "missing".
+
+    GANBENCH_OFFLINE=1 says no without touching the network (air-gapped clusters, tests).
+    """
+    if os.environ.get("GANBENCH_OFFLINE", "").strip() not in ("", "0"):
+        return False
+    return _reachable(host, port, timeout)
+
+
+@lru_cache(maxsize=None)
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def select_classes(class_names: Sequence[str], wanted: Sequence[str | int], where: str) -> list[int]:
+    """Class names or indices -> sorted indices, with did-you-mean on a typo.
+
+    Names match exactly, else case-insensitively when that is unambiguous
+    ("Sneaker" finds "sneaker").
+    """
+    names = list(class_names)
+    lower: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        lower.setdefault(n.lower(), []).append(i)
     out = []
     for i, c in enumerate(wanted):
         if isinstance(c, int):
-            if not 0 <= c < len(class_names):
-                raise GanbenchError(f"class index {c} out of range 0..{len(class_names) - 1}",
+            if not 0 <= c < len(names):
+                raise GanbenchError(f"class index {c} out of range 0..{len(names) - 1}",
                                     where=f"{where}.classes[{i}]")
             out.append(c)
-        elif c in class_names:
-            out.append(list(class_names).index(c))
+        elif c in names:
+            out.append(names.index(c))
+        elif len(lower.get(c.lower(), [])) == 1:
+            out.append(lower[c.lower()][0])
         else:
-            raise GanbenchError(f"unknown class '{c}'{did_you_mean(c, class_names)}", where=f"{where}.classes[{i}]")
+            raise GanbenchError(f"unknown class '{c}'{did_you_mean(c, names)}", where=f"{where}.classes[{i}]",
+                                hint="use a class name from the list or its index (0-based)")
     return sorted(set(out))
 
 
-def finish(images: "torch.Tensor", labels: "torch.Tensor", class_names: list[str] | tuple[str, ...],
+def _chunks(n: int, bytes_per_item: int) -> Iterable[tuple[int, int]]:
+    step = max(1, CHUNK_BYTES // max(1, bytes_per_item))
+    for a in range(0, n, step):
+        yield a, min(n, a + step)
+
+
+def to_gray(images: "torch.Tensor") -> "torch.Tensor":
+    """RGB -> ITU-R 601 luma (as PIL's "L"), in chunks so the float copy stays small."""
+    import torch
+
+    n, _, h, w = images.shape
+    out = torch.empty((n, 1, h, w), dtype=torch.uint8)
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    for a, b in _chunks(n, 3 * h * w * 4):
+        x = (images[a:b].float() * weights).sum(1, keepdim=True)
+        out[a:b] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def resize_square(images: "torch.Tensor", res: int) -> "torch.Tensor":
+    """Antialiased bilinear resize of a uint8 batch into one preallocated output."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = images.shape
+    out = torch.empty((n, c, res, res), dtype=torch.uint8)
+    for a, b in _chunks(n, c * (h * w + res * res) * 4):
+        x = F.interpolate(images[a:b].float(), size=(res, res), mode="bilinear", antialias=True,
+                          align_corners=False)
+        out[a:b] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def finish(images: "torch.Tensor", labels: "torch.Tensor", class_names: Sequence[str],
            options: DatasetOptions, where: str, description: str = "") -> "ImageData":
     """Select classes, limit, convert channels and resize once; fingerprint the result.
 
-    images: (N, C, H, W) uint8. Labels keep the full data set's class indices, and
+    images: (N, C, H, W) uint8, possibly memory-mapped from the decoded cache: only
+    the selected rows are read, and peak memory is the selection plus the output
+    (never N float copies). Labels keep the full data set's class indices, and
     class_names stays the full list, so a classifier trained on all classes can score
     a one-class run against all of them.
     """
     import torch
-    import torch.nn.functional as F
 
     from .specs import ImageData
 
+    labels = labels.long()
+    idx: Optional[torch.Tensor] = None
     if options.classes:
         keep = select_classes(class_names, options.classes, where)
         mask = torch.isin(labels, torch.tensor(keep, dtype=labels.dtype))
-        images, labels = images[mask], labels[mask]
+        if not bool(mask.all()):
+            idx = mask.nonzero().squeeze(1)
     if options.limit:
-        images, labels = images[: options.limit], labels[: options.limit]
+        if idx is not None:
+            idx = idx[: options.limit]
+        elif len(images) > options.limit:  # a prefix: a view, no copy
+            images, labels = images[: options.limit], labels[: options.limit]
+    if idx is not None:
+        images, labels = images.index_select(0, idx), labels.index_select(0, idx)
     if len(images) == 0:
         raise GanbenchError("no images left after class selection and limit", where=where)
-    if options.channels and images.shape[1] != options.channels:
-        if options.channels == 3 and images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1).contiguous()
-        elif options.channels == 1 and images.shape[1] == 3:  # ITU-R 601 luma, as PIL's "L"
-            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            images = (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-        else:
-            raise GanbenchError(f"cannot convert {images.shape[1]} channels to {options.channels}", where=where)
     res = options.resolution
+    if res and images.shape[2] != images.shape[3] and tuple(images.shape[2:]) != (res, res):
+        raise GanbenchError(f"images are {images.shape[2]}x{images.shape[3]}, not square; "
+                            f"cannot resize to {res}x{res} without a crop", where=where,
+                            hint="this data set's plugin should crop first")
+    to_channels = options.channels if options.channels and images.shape[1] != options.channels else 0
+    if to_channels and not ((to_channels, images.shape[1]) in ((3, 1), (1, 3))):
+        raise GanbenchError(f"cannot convert {images.shape[1]} channels to {to_channels}", where=where)
+    if to_channels == 1:  # fewer channels first: the resize then has less to do
+        images = to_gray(images)
     if res and tuple(images.shape[2:]) != (res, res):
-        if images.shape[2] != images.shape[3]:
-            raise GanbenchError(f"images are {images.shape[2]}x{images.shape[3]}, not square; "
-                                f"cannot resize to {res}x{res} without a crop", where=where,
-                                hint="this data set's plugin should crop first")
-        chunks = []
-        for chunk in images.split(4096):  # bounded temporary memory
-            x = F.interpolate(chunk.float(), size=(res, res), mode="bilinear", antialias=True,
-                              align_corners=False)
-            chunks.append(x.round().clamp(0, 255).to(torch.uint8))
-        images = torch.cat(chunks)
+        images = resize_square(images, res)
+    if to_channels == 3:
+        images = images.expand(-1, 3, -1, -1)
     images = images.contiguous()
-    return ImageData(images, labels.long().contiguous(), tuple(class_names),
-                     fingerprint(images, labels), description)
+    return ImageData(images, labels.contiguous(), tuple(class_names), fingerprint(images, labels), description)
 
 
 def fingerprint(images: "torch.Tensor", labels: "torch.Tensor") -> str:
-    """sha256 of the final uint8 tensor, its shape and labels (16 hex chars)."""
+    """sha256 of the final uint8 tensor, its shape and labels (16 hex chars).
+
+    Hashes the tensors' memory in place (no byte copies), so a memory-mapped data set
+    is read once from the page cache and never duplicated.
+    """
     h = hashlib.sha256()
     h.update(str(tuple(images.shape)).encode())
-    h.update(images.contiguous().numpy().tobytes() if images.device.type == "cpu" else images.cpu().numpy().tobytes())
-    h.update(labels.cpu().numpy().tobytes())
+    h.update(images.detach().cpu().contiguous().numpy())
+    h.update(labels.detach().cpu().contiguous().numpy())
     return h.hexdigest()[:16]
+
+
+# -- the decoded-tensor cache -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decoded:
+    """A whole decoded data set before class selection: what plugins cache on disk."""
+
+    images: "torch.Tensor"  # (N, C, H, W) uint8
+    labels: "torch.Tensor"  # (N,) int64
+    class_names: tuple[str, ...]
+
+
+def file_identity(paths: Iterable[Path | str]) -> str:
+    """A cheap identity of source files: path, size, mtime and inode of each.
+
+    Rewriting, replacing or touching a file changes it, so the decoded cache never
+    serves stale pixels, without reading gigabytes to hash their content.
+    """
+    h = hashlib.sha256()
+    for p in paths:
+        p = os.fspath(p)
+        st = os.stat(p)
+        h.update(f"{p if os.path.isabs(p) else os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                 f"{st.st_ino}\n".encode())
+    return h.hexdigest()
+
+
+def decoded_key(name: str, key: Mapping[str, Any]) -> str:
+    """The cache folder name for one decoded data set."""
+    text = json.dumps({"name": name, "version": DECODE_VERSION, **key}, sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+
+
+def load_decoded(cache_root: Path | str | None, name: str, key: Mapping[str, Any],
+                 decode: Callable[[], Decoded]) -> Decoded:
+    """The decoded data set from the on-disk cache, decoding (once) on a miss.
+
+    key must hold everything the decoded pixels depend on: the source files'
+    identity (``file_identity``), the split and any decode-time crop, resize or
+    channel mode. Entries are folders of ``images.npy`` (memory-mapped copy-on-write
+    on return: nothing is read until used, and pages are shared between processes),
+    ``labels.npy`` and ``meta.json``, written to a temporary folder and renamed into
+    place so that concurrent runs never see half an entry. An unwritable cache only
+    costs speed: the freshly decoded tensors are returned instead.
+    """
+    import numpy as np
+    import torch
+
+    base = Path(cache_root) if cache_root else cache_dir()
+    folder = base / "decoded" / decoded_key(name, key)
+    hit = _read_entry(folder)
+    if hit is not None:
+        return hit
+    data = decode()
+    if data.images.dtype != torch.uint8 or data.images.dim() != 4 or len(data.labels) != len(data.images):
+        raise GanbenchError(f"data set '{name}' decoded to {tuple(data.images.shape)} {data.images.dtype} with "
+                            f"{len(data.labels)} labels; expected (N, C, H, W) uint8 and N labels",
+                            hint="this is a bug in the data-set plugin")
+    tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir(parents=True)
+        np.save(tmp / "images.npy", data.images.contiguous().numpy(), allow_pickle=False)
+        np.save(tmp / "labels.npy", data.labels.long().numpy(), allow_pickle=False)
+        meta = {"name": name, "version": DECODE_VERSION, "class_names": list(data.class_names),
+                "shape": list(data.images.shape), "key": dict(key)}
+        (tmp / "meta.json").write_text(json.dumps(meta, default=str, indent=1), encoding="utf-8")
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process finished first (or a stale entry): keep theirs
+            if _read_entry(folder) is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                os.rename(tmp, folder)
+    except OSError as exc:
+        warnings.warn(f"could not write the decoded-data cache in {folder.parent} ({exc}); "
+                      f"data set '{name}' will be decoded again next time", stacklevel=2)
+        return data
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    del data  # the memory-mapped copy replaces the decoded one: one copy at a time
+    hit = _read_entry(folder)
+    if hit is None:  # pragma: no cover - the entry was just written
+        raise GanbenchError(f"the decoded-data cache entry {folder} could not be read back")
+    return hit
+
+
+def _read_entry(folder: Path) -> Optional[Decoded]:
+    """A cache entry, or None when it is absent, from another version or damaged."""
+    import numpy as np
+    import torch
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("version") != DECODE_VERSION:
+            return None
+        images = np.load(folder / "images.npy", mmap_mode="c", allow_pickle=False)
+        labels = np.load(folder / "labels.npy", allow_pickle=False)
+    except (OSError, ValueError, KeyError):
+        return None
+    if images.dtype != np.uint8 or images.ndim != 4 or list(images.shape) != meta.get("shape") \
+            or labels.shape != (images.shape[0],):
+        return None
+    return Decoded(torch.from_numpy(images), torch.from_numpy(labels).long(), tuple(meta["class_names"]))
+
+
+# -- decoding image files -------------------------------------------------------------------
+
+FITS = ("center-crop", "stretch", "pad")
+
+
+def image_mode(path: Path | str) -> tuple[int, int, int]:
+    """(channels, height, width) from an image file's header, without decoding it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return (1 if im.mode in GRAY_MODES else 3), im.size[1], im.size[0]
+    except Exception as exc:
+        raise GanbenchError(f"cannot read image {path}: {exc}",
+                            hint="replace or delete the file (is it truncated or not an image?)") from exc
+
+
+def fit_square(image: "torch.Tensor", res: int, fit: str) -> "torch.Tensor":
+    """(C, H, W) uint8 -> (C, res, res): centre crop, stretch or pad, then antialiased resize."""
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    c, h, w = image.shape
+    if (h, w) == (res, res):
+        return image
+    if fit == "center-crop":
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        image = image[:, top:top + s, left:left + s]
+        return TF.resize(image, [res, res], antialias=True) if s != res else image.contiguous()
+    if fit == "stretch":
+        return TF.resize(image, [res, res], antialias=True)
+    # pad: the whole image, longer side = res, centred on black
+    nh, nw = max(1, round(h * res / max(h, w))), max(1, round(w * res / max(h, w)))
+    small = TF.resize(image, [nh, nw], antialias=True)
+    out = torch.zeros((c, res, res), dtype=torch.uint8)
+    top, left = (res - nh) // 2, (res - nw) // 2
+    out[:, top:top + nh, left:left + nw] = small
+    return out
+
+
+def read_image(path: Path | str, channels: int, res: int = 0, fit: str = "center-crop") -> "torch.Tensor":
+    """One image file -> (channels, H, W) uint8, fitted to res x res when res > 0.
+
+    Native size goes through torchvision's decoders (about twice as fast as PIL for
+    small files); a resize goes through PIL, whose JPEG "draft" mode decodes large
+    photos at a reduced scale in the DCT (5-10x faster, and an area filter anyway).
+    Any failure is a GanbenchError naming the file.
+    """
+    import numpy as np
+    import torch
+
+    try:
+        if not res:
+            from torchvision.io import ImageReadMode, decode_image
+
+            raw = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
+            try:
+                x = decode_image(raw, mode=ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB)
+                if x.dtype == torch.uint8:
+                    return x
+            except RuntimeError:
+                pass  # a format or variant torchvision lacks: PIL below says what is wrong
+        from PIL import Image
+
+        with Image.open(path) as im:
+            if res and im.format == "JPEG" and min(im.size) >= 2 * res:
+                im.draft("L" if channels == 1 else "RGB", (res, res))
+            arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+        x = torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1)
+    except GanbenchError:
+        raise
+    except Exception as exc:
+        raise GanbenchError(f"cannot read image {path}: {exc}",
+                            hint="replace or delete the file (is it truncated or not an image?)") from exc
+    return fit_square(x, res, fit) if res else x.contiguous()
+
+
+def read_images(paths: Sequence[Path | str], channels: int, res: int = 0, fit: str = "center-crop",
+                threads: int = 0) -> "torch.Tensor":
+    """Decode many image files into one preallocated (N, C, H, W) uint8 tensor.
+
+    With res = 0 every image must have the first one's size (else an error naming
+    both files). Threads overlap the decoders, which release the GIL.
+    """
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not paths:
+        raise GanbenchError("no image files to read")
+    first = read_image(paths[0], channels, res, fit)
+    out = torch.empty((len(paths), *first.shape), dtype=torch.uint8)
+    out[0] = first
+
+    failed: list[bool] = []  # set by the first failing thread so that the others stop early
+
+    def work(a: int, b: int) -> None:
+        batch: list[torch.Tensor] = []
+        start = a
+        for i in range(a, b):
+            if failed:
+                return
+            try:
+                x = read_image(paths[i], channels, res, fit)
+                if x.shape != first.shape:
+                    raise GanbenchError(
+                        f"image {paths[i]} is {x.shape[2]}x{x.shape[1]} but {paths[0]} is "
+                        f"{first.shape[2]}x{first.shape[1]}; images of one data set must share a size",
+                        hint="set the data set's resolution (e.g. resolution = 64) to crop and resize "
+                             "every image once")
+            except BaseException:
+                failed.append(True)
+                raise
+            batch.append(x)
+            if len(batch) == 256 or i == b - 1:
+                torch.stack(batch, out=out[start:i + 1])
+                batch, start = [], i + 1
+
+    n_threads = threads or min(4, os.cpu_count() or 1)
+    bounds = [(1 + k * (len(paths) - 1) // n_threads, 1 + (k + 1) * (len(paths) - 1) // n_threads)
+              for k in range(n_threads)]
+    bounds = [(a, b) for a, b in bounds if b > a]
+    if len(bounds) <= 1:
+        for a, b in bounds:
+            work(a, b)
+    else:
+        with ThreadPoolExecutor(len(bounds)) as ex:
+            for f in [ex.submit(work, a, b) for a, b in bounds]:
+                f.result()
+    return out

@@ -2,6 +2,8 @@
 
 Generated images are quantised to uint8 exactly as real images are stored
 (round((x + 1) * 127.5)), so a metric sees the same kind of data on both sides.
+Metrics that share expensive work (one Inception pass for fid, is and kid) do it
+once per evaluation through ``EvalContext.shared``.
 """
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ class EvalContext:
 
     fake() returns (uint8 images (n, C, H, W) on the device, labels or None), drawn
     once per evaluation and shared by all metrics. options is the metric's own
-    options dataclass; cache_dir is where it may keep reference statistics.
+    options dataclass; metric_options holds every requested metric's options (so a
+    shared computation can serve several metrics with their own settings);
+    cache_dir is where a metric may keep reference statistics.
     """
 
     real: "ImageData"
@@ -54,7 +58,9 @@ class EvalContext:
     split: str = "train"
     classes: tuple[Any, ...] = ()
     full_real: Optional[Callable[[], "ImageData"]] = None  # all classes, same resolution/channels
+    metric_options: dict[str, Any] = field(default_factory=dict)
     _fake: Optional[tuple[torch.Tensor, Optional[torch.Tensor]]] = field(default=None, repr=False)
+    _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
     generation_seconds: float = 0.0
 
     def fake(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -63,6 +69,45 @@ class EvalContext:
             self._fake = self.generate(self.num_samples)
             self.generation_seconds = time.perf_counter() - t0
         return self._fake
+
+    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """compute() once per evaluation, shared by every metric that asks with the same key.
+
+        Several metrics on one feature extractor (fid, is, kid on Inception-v3) then
+        cost one feature extraction, whichever of them runs first.
+        """
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
+    def options_of(self, name: str, default: Any = None) -> Any:
+        """The options of metric ``name`` in this evaluation (``default`` when not given)."""
+        got = self.metric_options.get(name)
+        return got if got is not None else default
+
+
+def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
+    """||mu1 - mu2||² + Tr(S1 + S2 - 2 (S1 S2)^½) in float64 (Heusel et al. 2017).
+
+    Tr((S1 S2)^½) is computed as Σ √eig(A S2 A) with A = S1^½ (both symmetric
+    eigendecompositions, negative round-off eigenvalues clipped to 0). A S2 A is
+    similar to S1 S2 but symmetric positive semi-definite, so singular or
+    near-singular covariances (fewer samples than dimensions, dead ReLU features)
+    need no epsilon and raise no warning, unlike scipy's sqrtm of the product.
+    """
+    import numpy as np
+
+    mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"shapes do not match: mu {mu1.shape} vs {mu2.shape}, sigma {s1.shape} vs {s2.shape}")
+    s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
+    w, v = np.linalg.eigh(s1)
+    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    m = root @ s2 @ root
+    tr_covmean = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum())
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
 
 def make_generator(G: torch.nn.Module, latent_dim: int, latent_dist: str, device: torch.device,
@@ -117,6 +162,7 @@ def evaluate(plugins: "Plugins", config: "MetricsConfig", metric_options: dict[s
                                 "reference_split": base.split, "reference_classes": list(base.classes),
                                 "dataset": base.dataset, "real_fingerprint": base.real.fingerprint}
     timings: dict[str, float] = {}
+    base.metric_options = dict(metric_options)
     for name in config.names:
         spec = plugins.metrics.get(name)
         base.options = metric_options.get(name)

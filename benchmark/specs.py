@@ -140,8 +140,11 @@ class MetricSpec:
     scores: every score it can produce (names carry the feature extractor, e.g.
     fid_inception). protocol(ctx) describes how the numbers were computed (sample
     counts, reference split, extractor, versions); the leaderboard only ranks rows
-    whose protocols agree. check(metrics_config) returns None when the metric can run
-    here, else how to make it runnable (e.g. where to put Inception weights).
+    whose protocols agree. check(options) (the metric's own options dataclass, or None)
+    returns None when the metric can run here, else how to make it runnable (e.g.
+    where to put Inception weights). Metrics with the same non-empty feature_pass share
+    one feature extraction per evaluation (fid, is, kid on Inception-v3), so a time
+    estimate should count flops_per_image once per distinct feature_pass.
     """
 
     name: str
@@ -153,6 +156,7 @@ class MetricSpec:
     check: Optional[Callable[[Any], Optional[str]]] = None
     protocol: Optional[Callable[["EvalContext"], dict[str, Any]]] = None
     flops_per_image: float = 0.0  # feature extraction cost, for `validate`'s time estimate
+    feature_pass: str = ""  # metrics naming the same pass share its cost
 
 
 @dataclass(frozen=True)

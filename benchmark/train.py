@@ -11,6 +11,7 @@ import contextlib
 import copy
 import math
 import resource
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from .specs import ImageData, LossSpec, ModelContext
 
 class Diverged(Exception):
     """A loss or a score became NaN or infinite."""
+
+
+# -- stop requests (set by executors' SIGINT/SIGTERM handlers in worker processes) --------
+#: fit() checks this once per G step; when set it saves a checkpoint at that step boundary and
+#: raises KeyboardInterrupt, so a run stopped by Ctrl-C or by its executor resumes from there.
+STOP = threading.Event()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -293,6 +300,10 @@ class Trainer:
             step = self.state.step
             window_images += imgs_per_step
             self.state.images_seen += imgs_per_step
+            if STOP.is_set():  # executors: checkpoint here, then stop (see STOP above)
+                self.state.train_seconds += time.perf_counter() - window_start
+                cb.on_checkpoint(step, self.state_dict())
+                raise KeyboardInterrupt(f"stopped at step {step}; checkpoint saved")
             boundary = (step % t.log_every == 0 or step == t.steps or step % sample_every == 0
                         or (t.eval_every and step % t.eval_every == 0)
                         or (t.checkpoint_every and step % t.checkpoint_every == 0))

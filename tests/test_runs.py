@@ -1,0 +1,195 @@
+"""Runs and suites end to end: results layout, atomic writes, resume after a kill,
+failing and diverging runs isolated, leaderboard aggregation."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ganbench import hookimpl
+from ganbench.leaderboard import build, to_csv, to_markdown
+from ganbench.results import atomic_write_text, read_jsonl, write_json
+from ganbench.runner import run_suite
+from ganbench.specs import LossSpec, ModelSpec
+from ganbench.suite import load_suite
+
+TINY = """
+[suite]
+name = "tiny"
+[matrix]
+model = ["dcgan"]
+dataset = ["digits"]
+seed = [0]
+[train]
+steps = 6
+batch_size = 16
+log_every = 2
+checkpoint_every = 3
+[models.dcgan]
+width = 4
+[metrics]
+names = ["classifier"]
+num_samples = 64
+"""
+
+
+def test_atomic_write_never_leaves_half_a_file(tmp_path, monkeypatch):
+    path = tmp_path / "status.json"
+    write_json(path, {"state": "running"})
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(path, '{"state": "do')
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"state": "running"}
+    assert [p.name for p in tmp_path.iterdir()] == ["status.json"]  # no temp file left
+
+
+def test_run_leaves_the_documented_files(tmp_path, plugins):
+    suite = load_suite(plugins, "tiny.toml", text=TINY)
+    result = run_suite(plugins, suite, tmp_path)
+    run_dir = tmp_path / "tiny" / suite.runs[0].run_id
+    assert result.states == {suite.runs[0].run_id: "done"}
+    for name in ("config.json", "status.json", "losses.csv", "evals.jsonl", "throughput.json", "checkpoint.pt",
+                 "progress.gif", "data.json"):
+        assert (run_dir / name).is_file(), name
+    assert len(list((run_dir / "final").glob("*.png"))) == 10
+    assert len(list((run_dir / "samples").glob("step_*.png"))) >= 2
+    for name in ("leaderboard.md", "leaderboard.json", "leaderboard.csv", "provenance.json", "suite.toml"):
+        assert (tmp_path / "tiny" / name).is_file(), name
+    tp = json.loads((run_dir / "throughput.json").read_text())
+    assert tp["train_img_per_s"] > 0 and tp["params_g"] > 0 and tp["flops_per_image"] > 0
+    steps = [int(line.split(",")[0]) for line in (run_dir / "losses.csv").read_text().splitlines()[1:]]
+    assert steps == [2, 4, 6]
+    # a rerun skips the finished run
+    again = run_suite(plugins, load_suite(plugins, "tiny.toml", text=TINY), tmp_path)
+    assert again.skipped == [suite.runs[0].run_id]
+
+
+class Misbehaving:
+    """A model that crashes when built and a loss that goes NaN."""
+
+    @staticmethod
+    @hookimpl
+    def ganbench_register_models(registry):
+        def build(ctx):
+            raise RuntimeError("this model cannot be built")
+        registry.add(ModelSpec("exploding", "raises on build", build=build, recipe={"loss": "bce"}))
+
+    @staticmethod
+    @hookimpl
+    def ganbench_register_losses(registry):
+        def d_loss(real, fake, target, options):
+            return (real - fake).mean() * float("nan")
+        registry.add(LossSpec("nan-loss", "always NaN", "adversarial", d_loss=d_loss,
+                              g_loss=lambda fake, real, options: fake.mean()))
+
+
+def test_failing_and_diverging_runs_are_isolated(tmp_path, plugins):
+    plugins.pm.register(Misbehaving(), name="misbehaving")
+    from ganbench.plugins import load_plugins
+    plugins = load_plugins(plugins.pm)
+    text = TINY.replace('model = ["dcgan"]', 'model = ["exploding", "dcgan"]\nloss = ["bce", "nan-loss"]')
+    suite = load_suite(plugins, "tiny.toml", text=text)
+    result = run_suite(plugins, suite, tmp_path)
+    states = {tuple(r.coords[a] for a in ("model", "loss")): result.states[r.run_id] for r in suite.runs}
+    assert states == {("exploding", "bce"): "failed", ("exploding", "nan-loss"): "failed",
+                      ("dcgan", "bce"): "done", ("dcgan", "nan-loss"): "diverged"}
+    failed = next(r for r in suite.runs if r.model == "exploding")
+    status = json.loads((tmp_path / "tiny" / failed.run_id / "status.json").read_text())
+    assert "this model cannot be built" in status["error"]
+    md = (tmp_path / "tiny" / "leaderboard.md").read_text()
+    assert "0 done, 1 diverged" in md and "0 done, 1 failed" in md and "non-finite loss" in md
+
+
+def _rows(run_dir: Path) -> list[str]:
+    return (run_dir / "losses.csv").read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_from_checkpoint(tmp_path):
+    """Kill a `ganbench run` subprocess mid-run, rerun: it continues from the checkpoint
+    and ends with the same losses and scores as an uninterrupted run."""
+    text = TINY.replace("steps = 6", "steps = 300").replace("checkpoint_every = 3", "checkpoint_every = 20") \
+        .replace("log_every = 2", "log_every = 10")
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(text)
+    env = {**os.environ, "GANBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    cmd = [sys.executable, "-m", "ganbench.cli", "run", str(suite_file)]
+    # the uninterrupted reference
+    subprocess.run([*cmd, "--results", str(tmp_path / "ref")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cmd, "--results", str(tmp_path / "res")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = None
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        dirs = [p for p in (tmp_path / "res" / "tiny").glob("dcgan-*") if (p / "checkpoint.pt").exists()]
+        if dirs:
+            status = json.loads((dirs[0] / "status.json").read_text())
+            if status.get("step", 0) >= 40:
+                run_dir = dirs[0]
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert run_dir is not None, "the run never reached its second checkpoint"
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "running" and status["step"] < 300
+    (tmp_path / "res" / "tiny" / ".lock").exists()  # a dead driver's lock is taken over
+    out = subprocess.run([*cmd, "--results", str(tmp_path / "res")], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "done" and status["resumed_from"] >= 40
+    ref_dir = tmp_path / "ref" / "tiny" / run_dir.name
+    ref_rows, rows = _rows(ref_dir), _rows(run_dir)
+    assert [r.split(",")[:5] for r in rows] == [r.split(",")[:5] for r in ref_rows]  # step + losses identical
+    final = [e for e in read_jsonl(run_dir / "evals.jsonl") if e["final"]]
+    ref_final = [e for e in read_jsonl(ref_dir / "evals.jsonl") if e["final"]]
+    assert len(final) == 1 and final[0]["scores"] == pytest.approx(ref_final[0]["scores"], rel=1e-6)
+
+
+def _fake_run(suite_dir: Path, run_id: str, coords: dict, state: str, scores: dict | None,
+              protocol: dict | None = None) -> None:
+    d = suite_dir / run_id
+    d.mkdir(parents=True)
+    write_json(d / "config.json", {"run_id": run_id, "coords": coords, "metrics": {"primary": "fd_classifier"}})
+    write_json(d / "status.json", {"state": state, **({"error": "boom"} if state == "failed" else {})})
+    if scores is not None:
+        (d / "evals.jsonl").write_text(json.dumps({"step": 10, "final": True, "scores": scores,
+                                                   "protocol": protocol or {"num_fake": 100}}) + "\n")
+
+
+def test_leaderboard_aggregates_seeds_ranks_and_splits_protocols(tmp_path, plugins):
+    sd = tmp_path / "suite"
+    for seed, v in enumerate([10.0, 12.0, 14.0]):
+        _fake_run(sd, f"a-s{seed}", {"model": "a", "seed": seed}, "done", {"fd_classifier": v, "mode_coverage": 1.0})
+    for seed, v in enumerate([5.0, 7.0]):
+        _fake_run(sd, f"b-s{seed}", {"model": "b", "seed": seed}, "done", {"fd_classifier": v, "mode_coverage": 0.5})
+    _fake_run(sd, "b-s2", {"model": "b", "seed": 2}, "failed", None)
+    _fake_run(sd, "c-s0", {"model": "c", "seed": 0}, "done", {"fd_classifier": 1.0}, {"num_fake": 5000})
+    board = build(sd, plugins)
+    assert board["axes"] == ["model"] and board["primary"] == "fd_classifier"
+    assert len(board["tables"]) == 2  # c was scored on another sample count: never ranked against a/b
+    rows = board["tables"][0]["rows"]
+    assert [r["coords"]["model"] for r in rows] == ["b", "a"]  # lower FD ranks first
+    a = rows[1]["scores"]["fd_classifier"]
+    assert (a["mean"], a["std"], a["n"]) == (12.0, 2.0, 3)
+    assert rows[0]["failed"] == 1 and rows[0]["done"] == 2
+    md = to_markdown(board)
+    assert "12.000 ± 2.000 (3)" in md and "6.000 ± 1.414 (2)" in md and "2 done, 1 failed" in md
+    assert "num_fake=5000" in md and "num_fake=100" in md
+    import csv
+    import io
+    table = list(csv.DictReader(io.StringIO(to_csv(board))))
+    b = next(r for r in table if r["model"] == "b")
+    assert (b["rank"], b["fd_classifier_mean"], b["fd_classifier_std"], b["fd_classifier_n"], b["failed"]) == \
+        ("1", "6", "1.41421", "2", "1")
