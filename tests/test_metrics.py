@@ -1,0 +1,392 @@
+"""Metrics: formulas against independent references, the real Inception code path with
+random weights (offline), reference caching, protocol, weights errors, classifier
+metrics on real digits, and `ganbench eval`.
+
+Inception-v3 runs at ≈ 5 images/s on a 2-core CPU, so every test that touches it uses a
+dozen tiny images and one randomly initialised weights file per session.
+"""
+from __future__ import annotations
+
+import json
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganbench import cli
+from ganbench.config import MetricsConfig
+from ganbench.metrics import EvalContext, evaluate, frechet_distance, quantize, to_float
+from ganbench_plugins import fidelity as F
+from ganbench_plugins.digits import DigitsOptions
+from ganbench_plugins.digits import load as load_digits
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def digits():
+    """All 1,797 digits at 16×16, one channel."""
+    return load_digits(DigitsOptions(resolution=16), "")
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory, digits) -> Path:
+    """A randomly initialised torch-fidelity Inception-v3 state dict, calibrated on digits."""
+    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
+    pick = torch.randperm(len(digits.images), generator=torch.Generator().manual_seed(1))[:16]
+    return F.save_random_inception_weights(path, seed=0, images=digits.images[pick])
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network, an empty torch hub cache, no weights in the environment."""
+    monkeypatch.setenv("GANBENCH_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.delenv("GANBENCH_VGG16_WEIGHTS", raising=False)
+    torch.hub.set_dir(str(tmp_path / "torch-home" / "hub"))
+    yield
+    torch.hub._hub_dir = None  # back to $TORCH_HOME/hub
+
+
+def _ctx(real, fake, cache_dir, names, n=None, conditional=False, fake_labels=None, classes=()):
+    n = len(fake) if n is None else n
+    return EvalContext(real=real, num_samples=n, device=torch.device("cpu"), cache_dir=Path(cache_dir),
+                       config=MetricsConfig(names=list(names), num_samples=n),
+                       generate=lambda k: (fake[:k], None if fake_labels is None else fake_labels[:k]),
+                       conditional=conditional, dataset="digits", classes=tuple(classes))
+
+
+def _subset(data, keep):
+    from ganbench.data import fingerprint
+    from ganbench.specs import ImageData
+    images, labels = data.images[keep], data.labels[keep]
+    return ImageData(images, labels, data.class_names, fingerprint(images, labels))
+
+
+# -- formulas ---------------------------------------------------------------------------------
+
+def _scipy_frechet(mu1, s1, mu2, s2) -> float:
+    from scipy import linalg
+    covmean = linalg.sqrtm(s1 @ s2).real
+    d = mu1 - mu2
+    return float(d @ d + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_frechet_distance_matches_scipy_in_float64():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(600, 24)) @ rng.normal(size=(24, 24))
+    b = 0.7 * rng.normal(size=(500, 24)) @ rng.normal(size=(24, 24)) + 0.3
+    mu1, s1, mu2, s2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    ref = _scipy_frechet(mu1, s1, mu2, s2)
+    assert abs(frechet_distance(mu1, s1, mu2, s2) - ref) <= 1e-6 * abs(ref)
+    # and torch-fidelity's own formula (used for fid_inception) agrees
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+    tf = fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, False)
+    assert abs(tf["frechet_inception_distance"] - ref) <= 1e-6 * abs(ref)
+
+
+def test_frechet_distance_of_singular_covariances_is_quiet_and_zero_against_itself():
+    rng = np.random.default_rng(1)
+    x = np.maximum(rng.normal(size=(20, 64)), 0)  # fewer samples than dimensions
+    x[:, :10] = 0.0  # dead ReLU features: zero variance
+    mu, s = x.mean(0), np.cov(x, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert abs(frechet_distance(mu, s, mu, s)) <= 1e-6 * np.trace(s)
+        assert frechet_distance(mu, s, mu + 1.0, s) == pytest.approx(64 - 10 + 10, rel=1e-6)
+
+
+def _ref(features: torch.Tensor, layer: str = "2048") -> F.Reference:
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+    st = fid_features_to_statistics(features)
+    return F.Reference({"extractor": "inception-v3-compat", "layer": layer, "num_real": len(features)},
+                       features, st["mu"], st["sigma"], Path("unused"))
+
+
+def test_fid_of_a_set_against_itself_is_zero():
+    feats = torch.rand(300, 2048, generator=torch.Generator().manual_seed(0))
+    scores, _ = F.scores_from_features("fid", F.FidOptions(), {"2048": feats}, _ref(feats))
+    assert abs(scores["fid_inception"]) < 1e-3
+    other = feats + 0.1
+    scores, _ = F.scores_from_features("fid", F.FidOptions(), {"2048": other}, _ref(feats))
+    assert scores["fid_inception"] == pytest.approx(2048 * 0.01, rel=1e-3)  # ||Δμ||² only
+
+
+def _unbiased_mmd2_poly(x: np.ndarray, y: np.ndarray) -> float:
+    """Hand-written unbiased MMD² with k(a, b) = (a·b / d + 1)³ (KID, Bińkowski et al. 2018)."""
+    m, d = len(x), x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2.0 * kxy.sum() / (m * m))
+
+
+def test_kid_matches_a_hand_written_unbiased_mmd():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 16, generator=g, dtype=torch.float64)
+    y = 0.8 * torch.randn(40, 16, generator=g, dtype=torch.float64) + 0.2
+    # subsets as large as the sets are permutations of them: the estimator is invariant
+    scores, proto = F.scores_from_features("kid", F.KidOptions(subsets=3, subset_size=40), {"2048": x}, _ref(y))
+    expected = _unbiased_mmd2_poly(x.numpy(), y.numpy())
+    assert scores["kid_inception"] == pytest.approx(expected, rel=1e-9)
+    assert scores["kid_inception_std"] == pytest.approx(0.0, abs=1e-9 * abs(expected))
+    assert proto["kid_subset_size"] == 40 and proto["kid_subset_size_clamped"] is False
+
+
+def test_kid_subset_size_is_clamped_and_reported():
+    x, y = torch.rand(30, 8), torch.rand(50, 8)
+    _, proto = F.scores_from_features("kid", F.KidOptions(subsets=2), {"2048": x}, _ref(y))
+    assert proto["kid_subset_size"] == 30 and proto["kid_subset_size_clamped"] is True
+
+
+def test_inception_score_on_synthetic_logits():
+    k, per_class, splits = 4, 5, 10
+    labels = torch.arange(k).repeat(per_class * splits)
+    logits = torch.zeros(len(labels), 1008)
+    logits[torch.arange(len(labels)), labels] = 60.0  # p(y|x) one-hot, p(y) uniform over k classes
+    scores, proto = F.scores_from_features("is", F.IsOptions(splits=1), {"logits_unbiased": logits}, None)
+    assert scores["is_inception"] == pytest.approx(k, rel=1e-9)  # exp(E KL) = exp(log k)
+    same = torch.randn(1, 1008).repeat(200, 1)  # every image gives the same p(y|x)
+    scores, proto = F.scores_from_features("is", F.IsOptions(), {"logits_unbiased": same}, None)
+    assert scores["is_inception"] == pytest.approx(1.0, abs=1e-9)
+    assert proto["splits"] == 10
+    _, proto = F.scores_from_features("is", F.IsOptions(), {"logits_unbiased": same[:4]}, None)
+    assert proto["splits"] == 4 and proto["splits_clamped"] is True
+
+
+def test_quantisation_rule_matches_stored_uint8():
+    every = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(quantize(to_float(every)), every)  # real images survive the round trip
+    x = torch.tensor([-1.5, -1.0, -1 + 2 / 255, 0.0, 1 / 255, 1.0, 2.0])
+    # round((x + 1) * 127.5), half to even, clamped to [0, 255]
+    assert quantize(x).tolist() == [0, 0, 1, 128, 128, 255, 255]
+    assert quantize(x).dtype == torch.uint8
+
+
+# -- reference cache ---------------------------------------------------------------------------
+
+def test_reference_keys_differ_for_class_subsets_and_content(digits, tmp_path):
+    zeros = _subset(digits, digits.labels == 0)
+    ones = _subset(digits, digits.labels == 1)
+    both = _subset(digits, digits.labels <= 1)
+    keys = {}
+    for name, data, classes in (("0", zeros, ["0"]), ("1", ones, ["1"]), ("01", both, ["0", "1"])):
+        ctx = _ctx(data, data.images, tmp_path, ["fid"], classes=classes)
+        keys[name] = F.reference_key(ctx, F.INCEPTION, "2048", 0, "abc")
+    paths = {n: F.reference_path(tmp_path, k) for n, k in keys.items()}
+    assert len(set(paths.values())) == 3
+    assert keys["0"]["classes"] == ["0"] and keys["0"]["fingerprint"] != keys["1"]["fingerprint"]
+    # same classes but other content (a limit), other weights, other sample counts: other entries
+    fewer = _subset(zeros, torch.arange(50))
+    ctx0 = _ctx(zeros, zeros.images, tmp_path, ["fid"], classes=["0"])
+    assert F.reference_path(tmp_path, F.reference_key(_ctx(fewer, fewer.images, tmp_path, ["fid"], classes=["0"]),
+                                                      F.INCEPTION, "2048", 0, "abc")) != paths["0"]
+    assert F.reference_path(tmp_path, F.reference_key(ctx0, F.INCEPTION, "2048", 0, "abd")) != paths["0"]
+    assert F.reference_path(tmp_path, F.reference_key(ctx0, F.INCEPTION, "2048", 20, "abc")) != paths["0"]
+    assert F.reference_path(tmp_path, F.reference_key(ctx0, F.INCEPTION, "2048", 0, "abc")) == paths["0"]
+
+
+def test_reference_is_computed_once_and_never_reused_for_other_data(digits, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_extract(ext, weights, images, device, batch_size):
+        calls.append(len(images))
+        return {"2048": images.flatten(1).float()[:, :8], "logits_unbiased": torch.zeros(len(images), 1008)}
+
+    monkeypatch.setattr(F, "extract", fake_extract)
+    w = F.Weights(Path("w"), "0" * 64, False)
+    zeros = _subset(digits, digits.labels == 0)
+    ctx = _ctx(zeros, zeros.images, tmp_path, ["fid"], classes=["0"])
+    a = F.reference(ctx, F.INCEPTION, w, "2048", 0, 64)
+    F._REFS.clear()  # a new process: from disk
+    b = F.reference(ctx, F.INCEPTION, w, "2048", 0, 64)
+    assert calls == [len(zeros.images)] and torch.equal(a.features, b.features)
+    assert json.loads(a.path.with_suffix(".json").read_text())["classes"] == ["0"]
+    # an entry whose stored key differs (e.g. a hash collision, a hand-copied file) is not used
+    obj = torch.load(a.path, weights_only=True)
+    obj["key"] = {**obj["key"], "fingerprint": "someone-else"}
+    torch.save(obj, a.path)
+    F._REFS.clear()
+    F.reference(ctx, F.INCEPTION, w, "2048", 0, 64)
+    assert calls == [len(zeros.images)] * 2
+    # a subset of the real images is a fixed random one, and stated
+    c = F.reference(ctx, F.INCEPTION, w, "2048", 20, 64)
+    assert c.num_real == 20 and c.key["subset"] == "randperm(seed=0)" and calls[-1] == 20
+
+
+# -- the real torch-fidelity code path, offline ------------------------------------------------
+
+def test_inception_metrics_end_to_end_one_pass(digits, inception_weights, tmp_path, plugins):
+    real = _subset(digits, torch.arange(12))
+    names = ["fid", "is", "kid", "prc"]
+    opts = {"fid": F.FidOptions(weights=str(inception_weights)), "is": F.IsOptions(weights=str(inception_weights)),
+            "kid": F.KidOptions(weights=str(inception_weights)),
+            "prc": F.PrcOptions(weights=str(inception_weights), extractor="inception-v3-compat")}
+    F.PASSES.clear()
+    F._REFS.clear()
+    ctx = _ctx(real, real.images, tmp_path, names)  # "generated" = the real images
+    scores, protocol, _ = evaluate(plugins, ctx.config, opts, ctx)
+    assert F.PASSES == [("inception-v3-compat", 12), ("inception-v3-compat", 12)]  # fake once, real once
+    assert abs(scores["fid_inception"]) < 1e-2  # a set against itself
+    assert scores["precision_inception"] == scores["recall_inception"] == 1.0
+    assert np.isfinite(scores["is_inception"]) and scores["is_inception"] >= 1.0
+    p = protocol["fid"]
+    assert p["num_fake"] == 12 and p["num_real"] == 12 and p["extractor"] == "inception-v3-compat"
+    assert p["pretrained"] is False and p["weights_sha256"] and p["torch_fidelity"] == F.tf_version()
+    assert p["quantization"] == "uint8 round((x+1)*127.5)" and "grayscale" in p["input"]
+    assert protocol["kid"]["kid_subset_size"] == 12 and protocol["kid"]["kid_subset_size_clamped"]
+    # the next evaluation (a new process: memory cleared) reads the reference from disk
+    F._REFS.clear()
+    F._NETS.clear()
+    fake = torch.flip(real.images[:8], dims=[3])
+    ctx2 = _ctx(real, fake, tmp_path, ["fid", "kid"])
+    scores2, _, _ = evaluate(plugins, ctx2.config, opts, ctx2)
+    assert F.PASSES[2:] == [("inception-v3-compat", 8)]
+    assert scores2["fid_inception"] > 1e-3
+
+
+def test_validate_and_run_stop_when_weights_are_unavailable(tmp_path, offline, capsys, inception_weights):
+    suite = tmp_path / "s.toml"
+    body = textwrap.dedent("""
+        [suite]
+        name = "needs-inception"
+        [matrix]
+        model = ["dcgan"]
+        dataset = ["digits"]
+        [train]
+        steps = 2
+        batch_size = 8
+        device = "cpu"
+        [models.dcgan]
+        width = 4
+        [metrics]
+        names = ["fid", "kid"]
+        num_samples = 8
+        """)
+    suite.write_text(body)
+    assert cli.main(["validate", str(suite)]) == 3
+    err = capsys.readouterr().err
+    assert "GANBENCH_INCEPTION_WEIGHTS" in err and "weights =" in err and "metrics.fid" in err
+    assert cli.main(["run", str(suite), "--results", str(tmp_path / "res")]) == 3
+    assert not any((tmp_path / "res").glob("needs-inception/*/config.json"))  # stopped before training
+    suite.write_text(body + '[metrics.fid]\nweights = "/nowhere/inception.pth"\n')
+    assert cli.main(["validate", str(suite)]) == 3
+    assert "/nowhere/inception.pth" in capsys.readouterr().err
+    # a local file by environment variable makes the suite valid
+    import os
+    os.environ["GANBENCH_INCEPTION_WEIGHTS"] = str(inception_weights)
+    try:
+        suite.write_text(body)
+        assert cli.main(["validate", str(suite)]) == 0
+    finally:
+        del os.environ["GANBENCH_INCEPTION_WEIGHTS"]
+    # a file that is not Inception weights is refused before anything unpickles it
+    bogus = tmp_path / "bogus.pth"
+    torch.save({"weight": torch.zeros(3)}, bogus)
+    assert "not inception-v3-compat weights" in F.weights_problem("fid", F.FidOptions(weights=str(bogus)))
+
+
+# -- classifier metrics on real digits -----------------------------------------------------------
+
+def test_classifier_metrics_on_real_digits(digits, tmp_path, plugins):
+    from ganbench.data import cache_dir
+    from ganbench_plugins.classifier_metrics import ClassifierOptions
+
+    opts = {"classifier": ClassifierOptions()}
+    ctx = _ctx(digits, digits.images, cache_dir(), ["classifier"])
+    ctx.full_real = lambda: digits
+    scores, protocol, _ = evaluate(plugins, ctx.config, opts, ctx)
+    assert protocol["classifier"]["classifier_accuracy"] >= 0.9
+    assert abs(scores["fd_classifier"]) < 1e-4 and scores["mode_coverage"] == 1.0
+    assert scores["class_kl"] == pytest.approx(0.0, abs=1e-9)
+    threes = digits.images[digits.labels == 3]
+    ctx = _ctx(digits, threes, cache_dir(), ["classifier"])
+    ctx.full_real = lambda: digits
+    collapsed, _, _ = evaluate(plugins, ctx.config, opts, ctx)
+    assert collapsed["mode_coverage"] == pytest.approx(0.1)
+    assert collapsed["fd_classifier"] > 10 * max(scores["fd_classifier"], 1e-3) and collapsed["class_kl"] > 1.0
+    # conditional G: does it draw the class it was asked for?
+    ctx = _ctx(digits, digits.images, cache_dir(), ["classifier"], conditional=True, fake_labels=digits.labels)
+    ctx.full_real = lambda: digits
+    cond, _, _ = evaluate(plugins, ctx.config, opts, ctx)
+    assert cond["class_accuracy"] >= 0.9
+    # a one-class run is covered by its one class, not penalised for the other nine
+    zeros = _subset(digits, digits.labels == 0)
+    ctx = _ctx(zeros, zeros.images, cache_dir(), ["classifier"], classes=["0"])
+    ctx.full_real = lambda: digits
+    one, _, _ = evaluate(plugins, ctx.config, opts, ctx)
+    assert one["mode_coverage"] == 1.0
+
+
+# -- protocol in the leaderboard ------------------------------------------------------------------
+
+def test_leaderboard_puts_different_sample_counts_in_different_tables(tmp_path, plugins):
+    from ganbench.leaderboard import build, to_markdown
+    from ganbench.results import append_jsonl, set_status, write_json
+
+    suite_dir = tmp_path / "suite"
+    for i, (n, fid) in enumerate(((1000, 40.0), (2000, 35.0), (1000, 50.0))):
+        run = suite_dir / f"run{i}"
+        run.mkdir(parents=True)
+        write_json(run / "config.json", {"run_id": run.name, "coords": {"model": f"m{i}", "seed": 0},
+                                          "metrics": {"primary": "fid_inception"}})
+        proto = {"num_fake": n, "fid": {"extractor": "inception-v3-compat", "num_fake": n, "num_real": 5000}}
+        append_jsonl(run / "evals.jsonl", {"step": 10, "final": True, "scores": {"fid_inception": fid},
+                                           "protocol": proto})
+        set_status(run, "done")
+    board = build(suite_dir, plugins)
+    sizes = sorted(len(t["rows"]) for t in board["tables"])
+    assert sizes == [1, 2]
+    md = to_markdown(board)
+    assert "num_fake=1000" in md and "num_fake=2000" in md
+
+
+# -- ganbench eval ------------------------------------------------------------------------------
+
+def test_eval_rescores_a_finished_run(tmp_path, inception_weights, monkeypatch, capsys):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(textwrap.dedent("""
+        [suite]
+        name = "tiny"
+        [matrix]
+        model = ["dcgan"]
+        dataset = ["digits"]
+        [train]
+        steps = 6
+        batch_size = 16
+        device = "cpu"
+        log_every = 3
+        checkpoint_every = 0
+        num_final_images = 0
+        [models.dcgan]
+        width = 4
+        [datasets.digits]
+        resolution = 16
+        limit = 10
+        [metrics]
+        names = ["classifier"]
+        num_samples = 40
+        """))
+    assert cli.main(["run", str(suite), "--results", str(tmp_path / "res")]) == 0
+    run_dir = next((tmp_path / "res" / "tiny").glob("dcgan-*"))
+    first = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
+    # the run's own metrics and sample count reproduce its final evaluation
+    assert cli.main(["eval", str(run_dir), "--device", "cpu"]) == 0
+    again = json.loads((run_dir / "evals.jsonl").read_text().splitlines()[-1])
+    assert again["rescored"] is True and again["final"] is True and again["step"] == 6
+    assert again["scores"] == pytest.approx(first[-1]["scores"], rel=1e-9)
+    # other metrics and sample counts, with weights from the environment
+    monkeypatch.setenv("GANBENCH_INCEPTION_WEIGHTS", str(inception_weights))
+    capsys.readouterr()
+    assert cli.main(["eval", str(run_dir), "--metrics", "fid,kid", "--num-samples", "8", "--device", "cpu"]) == 0
+    rec = json.loads((run_dir / "evals.jsonl").read_text().splitlines()[-1])
+    assert rec["rescored"] and set(rec["scores"]) == {"fid_inception", "kid_inception", "kid_inception_std"}
+    assert rec["protocol"]["fid"]["num_fake"] == 8 and rec["protocol"]["fid"]["num_real"] == 10
+    assert rec["protocol"]["kid"]["kid_subset_size"] == 8
+    out = capsys.readouterr().out
+    assert "fid_inception" in out and "classifier" in out  # says the leaderboard lost the classifier scores
+    assert cli.main(["eval", str(run_dir), "--metrics", "fdi"]) == 2  # unknown metric: a clear error
