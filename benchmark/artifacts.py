@@ -1,7 +1,16 @@
-"""What a run leaves behind: sample grids, a progress GIF, final images, evaluations,
-checkpoints and throughput.json, all written as the trainer reports progress."""
+"""What a run leaves behind: sample grids, a progress GIF, final images, a thumbnail for
+the leaderboard, evaluations, checkpoints and throughput.json, all written as the trainer
+reports progress.
+
+throughput.json separates what the loop measured (img/s over the whole budget) from
+what a short probe after training measured (ms per D step and per G step, generation
+img/s, FLOPs of one iteration), because the loop only syncs at log intervals and cannot
+time a D step apart from a G step.
+"""
 from __future__ import annotations
 
+import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -13,26 +22,61 @@ from .plugins import Plugins
 from .results import append_jsonl, read_jsonl, set_status, write_json
 from .suite import RunSpec
 
+#: images in the leaderboard thumbnail (a 4 x 4 corner of the fixed-z grid)
+THUMB_IMAGES = 16
+#: a progress GIF keeps at most this many frames (evenly spaced, first and last kept)
+GIF_MAX_FRAMES = 100
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """images in [-1, 1] -> one PNG grid (torchvision)."""
+
+def grid_columns(n: int, classes: int = 0) -> int:
+    """Columns of a sample grid: one per class for conditional grids (the fixed labels
+    cycle through the classes, so each column is one class), else near-square."""
+    if 2 <= classes <= 16 and n >= classes:
+        return classes
+    return max(1, math.ceil(math.sqrt(n)))
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: Optional[int] = None) -> None:
+    """images in [-1, 1] -> one PNG grid (torchvision), written atomically."""
     from torchvision.utils import save_image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    save_image(images.float().clamp(-1, 1), tmp, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1)
+    save_image(images.float().clamp(-1, 1), tmp, nrow=nrow or grid_columns(len(images)), normalize=True,
+               value_range=(-1, 1), padding=1)
     tmp.replace(path)
 
 
-def write_gif(frames: list[Path], path: Path, ms_per_frame: int = 400) -> None:
+def gif_frames(frames: list[Path], max_frames: int = GIF_MAX_FRAMES) -> list[Path]:
+    """At most max_frames frames, evenly spaced, always keeping the first and the last."""
+    if len(frames) <= max_frames:
+        return list(frames)
+    picks = sorted({round(i * (len(frames) - 1) / (max_frames - 1)) for i in range(max_frames)})
+    return [frames[i] for i in picks]
+
+
+def write_gif(frames: list[Path], path: Path, ms_per_frame: int = 400, hold_last_ms: int = 2000) -> None:
+    """Sample grids over training as one looping GIF; the last frame is held so the
+    final samples can be looked at."""
     from PIL import Image
 
+    frames = gif_frames(frames)
     if not frames:
         return
     images = [Image.open(f).convert("RGB") for f in frames]
+    durations = [ms_per_frame] * (len(images) - 1) + [max(hold_last_ms, ms_per_frame)]
     tmp = path.with_name(f".{path.name}.tmp.gif")
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
     tmp.replace(path)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_") or "class"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class RunWriter:
@@ -64,7 +108,6 @@ class RunWriter:
         self.eval_seconds += time.perf_counter() - t0
         if ctx.generation_seconds > 0:
             self.generation_img_per_s = n / ctx.generation_seconds
-        import math
         bad = [k for k, v in scores.items() if not math.isfinite(v)]
         record = {"step": step, "final": final, "scores": scores, "protocol": protocol, "seconds": seconds,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -76,28 +119,37 @@ class RunWriter:
         return scores
 
     def _best(self) -> Optional[dict[str, Any]]:
+        """The best step by the primary score, among evaluations on one sample count only:
+        FID-like scores shrink as the sample count grows, so the final evaluation (on
+        more samples) competes only when the curve used as many."""
         primary = self.run.metrics.primary
         spec = next((s for name in self.run.metrics.names for s in self.plugins.metrics.get(name).scores
                      if s.name == primary), None)
+        evals = [e for e in read_jsonl(self.dir / "evals.jsonl")
+                 if isinstance(e.get("scores", {}).get(primary), (int, float))]
+        during = [e for e in evals if not e.get("final")]
+        count = (during or evals or [{}])[-1].get("protocol", {}).get("num_fake")
         best = None
-        for e in read_jsonl(self.dir / "evals.jsonl"):
-            v = e.get("scores", {}).get(primary)
-            if v is None:
+        for e in evals:
+            if e.get("protocol", {}).get("num_fake") != count:
                 continue
+            v = e["scores"][primary]
             if best is None or (v > best["value"] if spec and spec.higher_is_better else v < best["value"]):
-                best = {"step": e["step"], "value": v, "score": primary, "final": e.get("final", False)}
+                best = {"step": e["step"], "value": v, "score": primary, "final": e.get("final", False),
+                        "num_fake": count}
         return best
 
     # -- the run ----------------------------------------------------------------
     def execute(self, data: Any) -> None:
-        from .train import Callbacks, Trainer, load_checkpoint, parameter_count, peak_memory_mb, \
-            resolve_device, save_checkpoint
+        from .train import Callbacks, Trainer, load_checkpoint, resolve_device, save_checkpoint
         from .runs import _truncate_after
 
         t = self.run.train
         device = resolve_device(t.device)
         if t.threads:
             torch.set_num_threads(t.threads)
+        if device.type == "cuda":  # per-run peak, not the process's whole history
+            torch.cuda.reset_peak_memory_stats(device)
         real = data.get(self.run.dataset, self.run.dataset_options)
         trainer = Trainer(self.plugins, self.run, real, device)
         write_json(self.dir / "data.json", {
@@ -118,6 +170,8 @@ class RunWriter:
                    started=time.strftime("%Y-%m-%dT%H:%M:%S"))
         self.plugins.hook.ganbench_run_started(run=self.info)
         last = {"img_per_s": 0.0}
+        classes = len(trainer.class_pool) if trainer.conditional else 0
+        columns = grid_columns(t.grid_size, classes)
 
         def on_log(step: int, losses: dict[str, float], speed: dict[str, float]) -> None:
             last.update(speed, **losses)
@@ -126,7 +180,7 @@ class RunWriter:
             self.progress(self.run.run_id, step, dict(last))
 
         def on_sample(step: int, images: torch.Tensor) -> None:
-            save_grid(images, self.dir / "samples" / f"step_{step:07d}.png")
+            save_grid(images, self.dir / "samples" / f"step_{step:07d}.png", nrow=columns)
 
         def on_eval(step: int, final: bool) -> None:
             self.evaluate(trainer, data, step, final)
@@ -135,74 +189,147 @@ class RunWriter:
             save_checkpoint(ckpt, state)
             set_status(self.dir, "running", step=step, steps=t.steps)
 
-        flops = _flops_per_image(trainer)
         trainer.fit(Callbacks(on_log, on_sample, on_eval, on_checkpoint),
                     progress=lambda step: self.progress(self.run.run_id, step, dict(last)))
-        # final evaluation on the full sample count, final images, GIF
+        # final evaluation on the full sample count, final images, GIF, thumbnail
         scores = self.evaluate(trainer, data, t.steps, True)
-        final_images = trainer.sampler(max(t.num_final_images, 1), seed=t.seed + 31337)(t.num_final_images)[0] \
-            if t.num_final_images else None
-        if final_images is not None:
-            from PIL import Image
-            out = self.dir / "final"
-            out.mkdir(exist_ok=True)
-            for i, img in enumerate(final_images.cpu()):
-                arr = img.permute(1, 2, 0).numpy()
-                Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(out / f"{i:03d}.png")
-        frames = sorted((self.dir / "samples").glob("step_*.png"))
-        write_gif(frames, self.dir / "progress.gif")
-        st = trainer.state
-        throughput = {
+        self._final_images(trainer, real)
+        write_gif(sorted((self.dir / "samples").glob("step_*.png")), self.dir / "progress.gif")
+        save_grid(trainer.sample_grid()[:THUMB_IMAGES], self.dir / "thumb.png", nrow=4)
+        # probes last: they train a few extra steps whose updates are thrown away
+        write_json(self.dir / "throughput.json", self._throughput(trainer, device, resumed))
+        set_status(self.dir, "running", step=t.steps, steps=t.steps, best=self._best(), scores=scores)
+
+    def _final_images(self, trainer: Any, real: Any) -> None:
+        """train.num_final_images PNG files; a conditional model's carry their class name."""
+        n = self.run.train.num_final_images
+        if not n:
+            return
+        from PIL import Image
+
+        images, labels = trainer.sampler(n, seed=self.run.train.seed + 31337)(n)
+        out = self.dir / "final"
+        out.mkdir(exist_ok=True)
+        for old in out.glob("*.png"):
+            old.unlink()
+        for i, img in enumerate(images.cpu()):
+            arr = img.permute(1, 2, 0).numpy()
+            name = f"{i:03d}"
+            if labels is not None:
+                name += "_" + _safe(real.class_names[int(labels[i])])
+            Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(out / f"{name}.png")
+
+    def _throughput(self, trainer: Any, device: torch.device, resumed: int) -> dict[str, Any]:
+        from .train import parameter_count, peak_memory_mb
+
+        t, st = self.run.train, trainer.state
+        evals = read_jsonl(self.dir / "evals.jsonl")
+        eval_total = sum(sum(v for v in e.get("seconds", {}).values() if isinstance(v, (int, float)))
+                         for e in evals)
+        final_eval = next((e for e in reversed(evals) if e.get("final")), None)
+        out: dict[str, Any] = {
+            # measured by the loop over the whole budget (all sessions of a resumed run)
             "train_img_per_s": st.images_seen / st.train_seconds if st.train_seconds else None,
-            "g_steps_per_s": (st.step - 0) / st.train_seconds if st.train_seconds else None,
-            "ms_per_g_step": 1000 * st.train_seconds / st.step if st.step else None,
-            "ms_per_d_step": 1000 * st.train_seconds / (st.step * t.n_critic) if st.step else None,
+            "g_steps_per_s": st.step / st.train_seconds if st.train_seconds else None,
+            "ms_per_iteration": 1000 * st.train_seconds / st.step if st.step else None,
             "train_seconds": st.train_seconds, "images_seen": st.images_seen,
-            "generation_img_per_s": self.generation_img_per_s,
+            # every evaluation in evals.jsonl, generation included
+            "eval_seconds": eval_total,
+            "final_eval_seconds": sum(v for v in final_eval.get("seconds", {}).values()
+                                      if isinstance(v, (int, float))) if final_eval else None,
             "eval_seconds_this_session": self.eval_seconds,
-            "peak_memory_mb": peak_memory_mb(device),
-            "params_g": parameter_count(trainer.G), "params_d": parameter_count(trainer.D),
-            "flops_per_image": flops, "batch_size": t.batch_size, "n_critic": t.n_critic,
-            "device": str(device), "threads": torch.get_num_threads(), "resumed_from": resumed,
+            "generation_img_per_s_eval": self.generation_img_per_s,
         }
-        if flops and throughput["train_img_per_s"]:
-            throughput["achieved_gflops"] = flops * throughput["train_img_per_s"] / 1e9
-        write_json(self.dir / "throughput.json", throughput)
-        best = self._best()
-        set_status(self.dir, "running", step=t.steps, steps=t.steps, best=best, scores=scores)
+        out.update(_probe_steps(trainer))
+        out["generation_img_per_s"] = _probe_generation(trainer, self.run.metrics.batch_size)
+        flops = _flops(trainer)
+        out.update(flops)
+        if flops.get("flops_per_image") and out["train_img_per_s"]:
+            out["achieved_gflops"] = flops["flops_per_image"] * out["train_img_per_s"] / 1e9
+        out.update({
+            "peak_memory_mb": peak_memory_mb(device),
+            "peak_memory_kind": "torch.cuda.max_memory_allocated (this run)" if device.type == "cuda"
+            else "process max RSS (includes earlier runs in the same process)",
+            "params_g": parameter_count(trainer.G), "params_d": parameter_count(trainer.D),
+            "batch_size": t.batch_size, "n_critic": t.n_critic, "device": str(device),
+            "threads": torch.get_num_threads(), "resumed_from": resumed,
+        })
+        return out
 
 
-def _flops_per_image(trainer: Any) -> Optional[float]:
-    """FLOPs of one G forward+backward and D forward+backward per image
-    (torch.utils.flop_counter), counted once on a small batch outside the loop."""
+def _probe_steps(trainer: Any, min_rounds: int = 2, max_rounds: int = 20,
+                 budget_s: float = 1.0) -> dict[str, Any]:
+    """ms per D step and per G step, timed apart (synchronised on CUDA) over a few extra
+    iterations after a warm-up one. Runs at the very end: the updates are discarded."""
+    n = trainer.cfg.n_critic
+    d_ms: list[float] = []
+    g_ms: list[float] = []
+    try:
+        rounds = 0
+        start = time.perf_counter()
+        while rounds <= max_rounds:
+            _sync(trainer.device)
+            t0 = time.perf_counter()
+            for i in range(n):
+                trainer.d_step(keep_graph=i == n - 1)
+            _sync(trainer.device)
+            t1 = time.perf_counter()
+            trainer.g_step()
+            _sync(trainer.device)
+            t2 = time.perf_counter()
+            if rounds:  # round 0 warms up
+                d_ms.append(1000 * (t1 - t0) / n)
+                g_ms.append(1000 * (t2 - t1))
+            rounds += 1
+            if rounds > min_rounds and time.perf_counter() - start > budget_s:
+                break
+    except Exception as exc:  # timings are informative only
+        return {"ms_per_d_step": None, "ms_per_g_step": None,
+                "step_timing": f"probe failed: {type(exc).__name__}: {exc}"}
+    d_ms.sort()
+    g_ms.sort()
+    return {"ms_per_d_step": d_ms[len(d_ms) // 2], "ms_per_g_step": g_ms[len(g_ms) // 2],
+            "step_timing": f"median of {len(d_ms)} probe iterations after training ({n} D steps + 1 G step "
+                           f"each, batch {trainer.cfg.batch_size}); a G step includes D's forward and backward"}
+
+
+def _probe_generation(trainer: Any, batch_size: int) -> Optional[float]:
+    """Images per second from G in inference mode at the evaluation batch size,
+    quantisation included, synchronised on CUDA (one warm-up batch first)."""
+    try:
+        generate = trainer.sampler(batch_size, seed=0)
+        generate(min(batch_size, 64))
+        _sync(trainer.device)
+        n = 2 * batch_size
+        t0 = time.perf_counter()
+        generate(n)
+        _sync(trainer.device)
+        return n / (time.perf_counter() - t0)
+    except Exception:
+        return None
+
+
+def _flops(trainer: Any) -> dict[str, Any]:
+    """FLOPs of one training iteration (n_critic D steps and a G step, regularisers and
+    auxiliary terms included), counted with torch.utils.flop_counter on the real step
+    functions. flops_per_image is per training image (batch_size * n_critic per iteration),
+    the unit of train_img_per_s. Runs at the very end: the updates are discarded."""
     try:
         from torch.utils.flop_counter import FlopCounterMode
 
         t = trainer.cfg
-        b = 4
-        G, D = trainer.G, trainer.D
-        z = torch.randn(b, t.latent_dim, device=trainer.device,
-                        generator=torch.Generator(trainer.device).manual_seed(0))  # global RNG untouched
-        y = trainer.class_pool[:1].repeat(b) if trainer.conditional else None
-        real = torch.zeros((b, *trainer.data.shape), device=trainer.device)
-        G_state = {k: v.clone() for k, v in G.state_dict().items()}
-        D_state = {k: v.clone() for k, v in D.state_dict().items()}
-        with FlopCounterMode(display=False) as counter:
-            for _ in range(t.n_critic):  # D steps: G forward, D on real and fake, backward
-                with torch.no_grad():
-                    fake = G(z, y)
-                out = D(real, y)
-                s = out[0] if isinstance(out, tuple) else out
-                out2 = D(fake, y)
-                s2 = out2[0] if isinstance(out2, tuple) else out2
-                (s.sum() + s2.sum()).backward()
-            fake = G(z, y)  # G step: G forward, D forward, backward through both
-            out = D(fake, y)
-            (out[0] if isinstance(out, tuple) else out).sum().backward()
-        G.load_state_dict(G_state)  # undo BN running-stat updates
-        D.load_state_dict(D_state)
-        G.zero_grad(set_to_none=True)
-        D.zero_grad(set_to_none=True)
-        return counter.get_total_flops() / b
+        compiled = (trainer.G_step, trainer.D_step)
+        trainer.G_step, trainer.D_step = trainer.G, trainer.D  # count eager modules
+        try:
+            with FlopCounterMode(display=False) as counter:
+                for i in range(t.n_critic):
+                    trainer.d_step(keep_graph=i == t.n_critic - 1)
+                d_flops = counter.get_total_flops()
+                trainer.g_step()
+            total = counter.get_total_flops()
+        finally:
+            trainer.G_step, trainer.D_step = compiled
+        return {"flops_per_image": total / (t.batch_size * t.n_critic), "flops_per_iteration": total,
+                "flops_per_d_step": d_flops / t.n_critic, "flops_per_g_step": total - d_flops}
     except Exception:  # FLOP counting is informative only
-        return None
+        return {"flops_per_image": None}

@@ -32,13 +32,16 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ganbench", description="Benchmark GANs from a TOML suite.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    from . import __version__
+    ap.add_argument("--version", action="version", version=f"ganbench {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="train and score every run of a suite")
     _suite_args(p)
     p.add_argument("--results", default="results", help="results root (default ./results)")
     p.add_argument("--executor", default="local", help="local (default), process, ray")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (process executor)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="runs at once: worker processes (process), concurrent tasks (ray on a local instance)")
     p.add_argument("--gpus-per-run", type=float, default=None, help="GPU share per run (process/ray)")
     p.add_argument("--address", default=None, help="Ray cluster address (ray executor), e.g. auto")
     p.add_argument("--retries", type=int, default=0, help="retry a run whose worker died this many times")
@@ -54,7 +57,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="(re)build and publish a suite's leaderboard")
     p.add_argument("dir", help="results/<suite>")
     p.add_argument("-o", "--output", default=None, help="write to FILE (default: print)")
-    p.add_argument("--format", default=None, help="md (default), json, csv, html")
+    p.add_argument("--format", default=None,
+                   help="md, html, json or csv (default: from FILE's suffix, else md)")
+    p.add_argument("--no-plots", action="store_true", help="do not bring the suite's plots up to date first")
 
     p = sub.add_parser("sample", help="draw images from a finished run's generator")
     p.add_argument("run_dir")
@@ -62,6 +67,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="samples.png", help="grid PNG to write")
     p.add_argument("--class", dest="cls", default=None, help="conditional models: a class name or index")
     p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("eval", help="re-score a run from its checkpoint (more samples, other metrics)")
+    p.add_argument("run_dir", help="results/<suite>/<run-id>")
+    p.add_argument("--metrics", default=None, help="comma-separated metric plugins (default: the run's own)")
+    p.add_argument("--num-samples", type=int, default=None, help="generated samples (default: the run's)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+
+    p = sub.add_parser("bench", help="ganbench's speed against plain PyTorch loops (ratios, interleaved)")
+    p.add_argument("--quick", action="store_true", help="narrow widths, few steps (a few minutes on 2 CPU cores)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON")
+    p.add_argument("--repeats", type=int, default=0, help="interleaved repeats per case (default 5)")
+    p.add_argument("--only", action="append", default=[], metavar="TEXT",
+                   help="only cases whose name contains TEXT (repeatable), e.g. train/dcgan")
+    p.add_argument("--compile", action="store_true", help="add a torch.compile case (reports compile time)")
+    p.add_argument("--loader-workers", type=int, default=0,
+                   help="DataLoader workers of the plain baseline (default 0: on 2 cores workers slow it)")
     return ap
 
 
@@ -74,6 +95,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             err_console.print_exception()
         err_console.print(f"[bold red]ERROR:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except BrokenPipeError:  # `ganbench list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: rerun the same command to continue from the last checkpoints")
         return 130
@@ -151,15 +175,29 @@ def cmd_run(args: argparse.Namespace) -> int:
                         TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
                         transient=False, refresh_per_second=4)
     tasks: dict[str, Any] = {}
-    counts = {"done": 0, "failed": 0, "diverged": 0}
+    # queued/running across all workers of the executor, then the finished states
+    counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "diverged": 0, "already finished": 0}
+
+    def suite_info() -> None:
+        progress.update(tasks["suite"], info=", ".join(f"{v} {k}" for k, v in counts.items() if v))
 
     def event(kind: str, **kw: Any) -> None:
         if kind == "suite_started":
-            tasks["suite"] = progress.add_task("suite", total=kw["total"], completed=kw["skipped"],
-                                               info=f"{kw['skipped']} already finished")
+            counts["queued"], counts["already finished"] = kw["todo"], kw["skipped"]
+            tasks["suite"] = progress.add_task("suite", total=kw["total"], completed=kw["skipped"], info="")
+            suite_info()
         elif kind == "run_started":
             run = kw["run"]
+            counts["queued"], counts["running"] = max(counts["queued"] - 1, 0), counts["running"] + 1
+            suite_info()
             tasks[run.run_id] = progress.add_task(f"  {run.run_id[:48]}", total=run.train.steps, info="")
+        elif kind == "run_requeued":  # its worker died; it runs again from its last checkpoint
+            run = kw["run"]
+            counts["queued"], counts["running"] = counts["queued"] + 1, max(counts["running"] - 1, 0)
+            if run.run_id in tasks:
+                progress.remove_task(tasks.pop(run.run_id))
+            progress.console.print(f"[yellow]retrying[/] {run.run_id}: {kw['reason']}")
+            suite_info()
         elif kind == "run_progress":
             tid = tasks.get(kw["run_id"])
             if tid is not None:
@@ -171,14 +209,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         elif kind == "run_finished":
             run, state = kw["run"], kw["state"]
             counts[state] = counts.get(state, 0) + 1
+            counts["running"] = max(counts["running"] - 1, 0)
             if run.run_id in tasks:
                 progress.update(tasks[run.run_id], completed=run.train.steps, info=state)
                 progress.remove_task(tasks.pop(run.run_id))
             colour = {"done": "green", "failed": "red", "diverged": "yellow"}.get(state, "white")
             err = kw["status"].get("error")
             progress.console.print(f"[{colour}]{state}[/] {run.run_id}" + (f": {err.splitlines()[0]}" if err else ""))
-            progress.update(tasks["suite"], advance=1,
-                            info=", ".join(f"{v} {k}" for k, v in counts.items() if v))
+            progress.update(tasks["suite"], advance=1)
+            suite_info()
         elif kind == "warning":
             progress.console.print(f"[yellow]warning:[/] {kw['message']}")
 
@@ -227,9 +266,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import render
-    fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output else "md")
-    text = render(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None)
+    from .leaderboard import ALIASES, FORMATS, render
+    suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
+    fmt = args.format or (suffix if suffix in FORMATS or suffix in ALIASES else "md")
+    text = render(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None,
+                  draw=not args.no_plots)
     if args.output:
         console.print(f"wrote {args.output}")
     else:
@@ -244,8 +285,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .rescore import cmd_eval as run_eval
+    return run_eval(args, _plugins(), console)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import cmd_bench as run_bench
+    return run_bench(args, console)
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "leaderboard": cmd_leaderboard,
-            "sample": cmd_sample}
+            "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench}
 
 
 if __name__ == "__main__":  # pragma: no cover

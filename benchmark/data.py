@@ -189,7 +189,7 @@ def finish(images: "torch.Tensor", labels: "torch.Tensor", class_names: Sequence
                             f"cannot resize to {res}x{res} without a crop", where=where,
                             hint="this data set's plugin should crop first")
     to_channels = options.channels if options.channels and images.shape[1] != options.channels else 0
-    if to_channels and not ((to_channels, images.shape[1]) in ((3, 1), (1, 3))):
+    if to_channels and (to_channels, images.shape[1]) not in ((3, 1), (1, 3)):
         raise GanbenchError(f"cannot convert {images.shape[1]} channels to {to_channels}", where=where)
     if to_channels == 1:  # fewer channels first: the resize then has less to do
         images = to_gray(images)
@@ -319,9 +319,6 @@ def _read_entry(folder: Path) -> Optional[Decoded]:
 
 # -- decoding image files -------------------------------------------------------------------
 
-FITS = ("center-crop", "stretch", "pad")
-
-
 def image_mode(path: Path | str) -> tuple[int, int, int]:
     """(channels, height, width) from an image file's header, without decoding it."""
     from PIL import Image
@@ -334,116 +331,74 @@ def image_mode(path: Path | str) -> tuple[int, int, int]:
                             hint="replace or delete the file (is it truncated or not an image?)") from exc
 
 
-def fit_square(image: "torch.Tensor", res: int, fit: str) -> "torch.Tensor":
-    """(C, H, W) uint8 -> (C, res, res): centre crop, stretch or pad, then antialiased resize."""
-    import torch
-    from torchvision.transforms.v2 import functional as TF
+def fit_square(image: Any, res: int, fit: str) -> Any:
+    """A PIL image -> res x res: centre crop, stretch or pad, then an antialiased bilinear resize."""
+    from PIL import Image
 
-    c, h, w = image.shape
-    if (h, w) == (res, res):
+    w, h = image.size
+    if (w, h) == (res, res):
         return image
     if fit == "center-crop":
-        s = min(h, w)
-        top, left = (h - s) // 2, (w - s) // 2
-        image = image[:, top:top + s, left:left + s]
-        return TF.resize(image, [res, res], antialias=True) if s != res else image.contiguous()
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        return image.resize((res, res), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
     if fit == "stretch":
-        return TF.resize(image, [res, res], antialias=True)
+        return image.resize((res, res), Image.Resampling.BILINEAR)
     # pad: the whole image, longer side = res, centred on black
-    nh, nw = max(1, round(h * res / max(h, w))), max(1, round(w * res / max(h, w)))
-    small = TF.resize(image, [nh, nw], antialias=True)
-    out = torch.zeros((c, res, res), dtype=torch.uint8)
-    top, left = (res - nh) // 2, (res - nw) // 2
-    out[:, top:top + nh, left:left + nw] = small
-    return out
+    nw, nh = max(1, round(w * res / max(w, h))), max(1, round(h * res / max(w, h)))
+    canvas = Image.new(image.mode, (res, res))
+    canvas.paste(image.resize((nw, nh), Image.Resampling.BILINEAR), ((res - nw) // 2, (res - nh) // 2))
+    return canvas
 
 
-def read_image(path: Path | str, channels: int, res: int = 0, fit: str = "center-crop") -> "torch.Tensor":
-    """One image file -> (channels, H, W) uint8, fitted to res x res when res > 0.
+def read_image(path: Path | str, channels: int, res: int = 0, fit: str = "center-crop") -> Any:
+    """One image file -> (channels, H, W) uint8 numpy array, fitted to res x res when res > 0.
 
-    Native size goes through torchvision's decoders (about twice as fast as PIL for
-    small files); a resize goes through PIL, whose JPEG "draft" mode decodes large
-    photos at a reduced scale in the DCT (5-10x faster, and an area filter anyway).
-    Any failure is a GanbenchError naming the file.
+    Pillow decodes (torchvision's decoders are deprecated since 0.29); for a resize,
+    JPEG "draft" mode decodes large photos at a reduced scale in the DCT (several
+    times faster, and an area filter anyway). Any failure is a GanbenchError naming
+    the file.
+    """
+    import numpy as np
+    from PIL import Image
+
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        with Image.open(path) as im:
+            if res and im.format == "JPEG" and min(im.size) >= 2 * res:
+                im.draft(mode, (res, res))
+            im = im.convert(mode) if im.mode != mode else im
+            if res:
+                im = fit_square(im, res, fit)
+            arr = np.asarray(im)
+    except Exception as exc:
+        raise GanbenchError(f"cannot read image {path}: {type(exc).__name__}: {exc}",
+                            hint="replace or delete the file (is it truncated or not an image?)") from exc
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def read_images(paths: Sequence[Path | str], channels: int, res: int = 0,
+                fit: str = "center-crop") -> "torch.Tensor":
+    """Decode many image files into one preallocated (N, C, H, W) uint8 tensor.
+
+    With res = 0 every image must have the first one's size (else an error naming
+    both files). One thread: for small images the cost is mostly Python per file, and
+    threads measured no faster on two cores.
     """
     import numpy as np
     import torch
 
-    try:
-        if not res:
-            from torchvision.io import ImageReadMode, decode_image
-
-            raw = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
-            try:
-                x = decode_image(raw, mode=ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB)
-                if x.dtype == torch.uint8:
-                    return x
-            except RuntimeError:
-                pass  # a format or variant torchvision lacks: PIL below says what is wrong
-        from PIL import Image
-
-        with Image.open(path) as im:
-            if res and im.format == "JPEG" and min(im.size) >= 2 * res:
-                im.draft("L" if channels == 1 else "RGB", (res, res))
-            arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
-        x = torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1)
-    except GanbenchError:
-        raise
-    except Exception as exc:
-        raise GanbenchError(f"cannot read image {path}: {exc}",
-                            hint="replace or delete the file (is it truncated or not an image?)") from exc
-    return fit_square(x, res, fit) if res else x.contiguous()
-
-
-def read_images(paths: Sequence[Path | str], channels: int, res: int = 0, fit: str = "center-crop",
-                threads: int = 0) -> "torch.Tensor":
-    """Decode many image files into one preallocated (N, C, H, W) uint8 tensor.
-
-    With res = 0 every image must have the first one's size (else an error naming
-    both files). Threads overlap the decoders, which release the GIL.
-    """
-    import torch
-    from concurrent.futures import ThreadPoolExecutor
-
     if not paths:
         raise GanbenchError("no image files to read")
     first = read_image(paths[0], channels, res, fit)
-    out = torch.empty((len(paths), *first.shape), dtype=torch.uint8)
+    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
     out[0] = first
-
-    failed: list[bool] = []  # set by the first failing thread so that the others stop early
-
-    def work(a: int, b: int) -> None:
-        batch: list[torch.Tensor] = []
-        start = a
-        for i in range(a, b):
-            if failed:
-                return
-            try:
-                x = read_image(paths[i], channels, res, fit)
-                if x.shape != first.shape:
-                    raise GanbenchError(
-                        f"image {paths[i]} is {x.shape[2]}x{x.shape[1]} but {paths[0]} is "
-                        f"{first.shape[2]}x{first.shape[1]}; images of one data set must share a size",
-                        hint="set the data set's resolution (e.g. resolution = 64) to crop and resize "
-                             "every image once")
-            except BaseException:
-                failed.append(True)
-                raise
-            batch.append(x)
-            if len(batch) == 256 or i == b - 1:
-                torch.stack(batch, out=out[start:i + 1])
-                batch, start = [], i + 1
-
-    n_threads = threads or min(4, os.cpu_count() or 1)
-    bounds = [(1 + k * (len(paths) - 1) // n_threads, 1 + (k + 1) * (len(paths) - 1) // n_threads)
-              for k in range(n_threads)]
-    bounds = [(a, b) for a, b in bounds if b > a]
-    if len(bounds) <= 1:
-        for a, b in bounds:
-            work(a, b)
-    else:
-        with ThreadPoolExecutor(len(bounds)) as ex:
-            for f in [ex.submit(work, a, b) for a, b in bounds]:
-                f.result()
-    return out
+    for i in range(1, len(paths)):
+        x = read_image(paths[i], channels, res, fit)
+        if x.shape != first.shape:
+            raise GanbenchError(f"image {paths[i]} is {x.shape[2]}x{x.shape[1]} but {paths[0]} is "
+                                f"{first.shape[2]}x{first.shape[1]}; images of one data set must share a size",
+                                hint="set the data set's resolution (e.g. resolution = 64) to crop and resize "
+                                     "every image once")
+        out[i] = x
+    return torch.from_numpy(out)

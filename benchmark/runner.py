@@ -157,7 +157,7 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any 
     events = on_event or (lambda kind, **kw: None)
     with SuiteLock(suite_dir):
         (suite_dir / "suite.toml").write_text(suite.text, encoding="utf-8")
-        prov = provenance(suite, device_name(suite))
+        prov = {**provenance(suite, device_name(suite)), "executor": executor.describe()}
         write_json(suite_dir / "provenance.json", prov)
         todo: list[RunSpec] = []
         for run in suite.runs:
@@ -184,7 +184,7 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any 
         def on_progress(run_id: str, step: int, extra: dict[str, Any]) -> None:
             events("run_progress", run_id=run_id, step=step, extra=extra)
 
-        executor.run_all(plugins, todo, suite_dir, cache_dir(), on_start, on_done, on_progress)
+        executor.run_all(plugins, todo, suite_dir, cache_dir(), on_start, on_done, on_progress, events)
         if not todo and result.skipped:
             try:
                 write_all(suite_dir, plugins)

@@ -368,7 +368,10 @@ class SuiteLoader:
         model_name, dataset_name = cell["model"], cell["dataset"]
         model = self.plugins.models.get(model_name)
         dataset = self.plugins.datasets.get(dataset_name)
-        raw: dict[str, Any] = {"train": dict(model.recipe)}
+        # a recipe holds [train] keys, and may hold plugin tables its paper fixes too
+        # (e.g. optimizers.sgd.momentum): both are the weakest layer under the suite's
+        raw: dict[str, Any] = {"train": {k: v for k, v in model.recipe.items() if k not in PLUGIN_TABLES},
+                               **{k: v for k, v in model.recipe.items() if k in PLUGIN_TABLES}}
         raw = _merge(raw, {k: data[k] for k in ("train", "metrics", *PLUGIN_TABLES) if k in data})
         coords_for_match = dict(cell)
         for axis, value in cell.items():

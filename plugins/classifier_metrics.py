@@ -2,11 +2,12 @@
 
 A compact CNN is trained once on the real labelled data (all classes, the run's
 resolution and channels) and cached by the data's fingerprint, with its held-out
-accuracy. Its penultimate features give a Fréchet distance between generated and
-real images (``fd_classifier``, FID's formula in a small domain-specific feature
-space), its predictions give ``mode_coverage`` (share of classes receiving at least
-``coverage_threshold`` of a uniform share of the predictions), ``class_kl``
-(KL(real || generated) of predicted-class histograms) and, for conditional G,
+accuracy (stated in the protocol). Its penultimate features give a Fréchet distance
+between generated and real images (``fd_classifier``, FID's formula in a small
+domain-specific feature space), its predictions give ``mode_coverage`` (share of the
+reference's classes that receive at least ``coverage_threshold`` of their real share
+of the predictions), ``class_kl`` (KL(real || generated) of predicted-class
+histograms, so the classifier's own confusions cancel) and, for conditional G,
 ``class_accuracy`` (does G draw the class it was asked for).
 """
 from __future__ import annotations
@@ -14,12 +15,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
+from ganbench.metrics import frechet_distance
 from ganbench.specs import MetricSpec, Score
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+    from ganbench.metrics import EvalContext
+    from ganbench.specs import ImageData
 
 VERSION = 1  # bump when the classifier or its training changes: invalidates caches
 
@@ -28,7 +37,7 @@ VERSION = 1  # bump when the classifier or its training changes: invalidates cac
 class ClassifierOptions:
     epochs: int = opt(0, "training epochs; 0 = enough for ~30,000 image presentations (at least 3)")
     width: int = opt(32, "base channels of the classifier")
-    coverage_threshold: float = opt(0.1, "a class is covered when it gets ≥ this fraction of a uniform share")
+    coverage_threshold: float = opt(0.1, "a class is covered when it gets ≥ this fraction of its real share")
     seed: int = opt(0, "seed of the classifier's training")
 
     def validate(self) -> None:
@@ -36,11 +45,13 @@ class ClassifierOptions:
             raise GanbenchError("coverage_threshold must be in (0, 1]")
 
 
-def build_classifier(channels: int, resolution: int, num_classes: int, width: int):
+def build_classifier(channels: int, resolution: int, num_classes: int, width: int) -> "torch.nn.Module":
+    """Four 3×3 conv layers, two poolings and a global average: any resolution from 8 px up,
+    cheap enough to train on a CPU. forward(x) -> (128-d features, class logits)."""
     import torch.nn as nn
 
     class Classifier(nn.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(
                 nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
@@ -52,18 +63,19 @@ def build_classifier(channels: int, resolution: int, num_classes: int, width: in
             )
             self.head = nn.Linear(128, num_classes)
 
-        def forward(self, x):
+        def forward(self, x: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
             f = self.features(x)
             return f, self.head(f)
 
     return Classifier()
 
 
-def _float(images):
+def _float(images: "torch.Tensor") -> "torch.Tensor":
     return images.float().div(127.5).sub(1.0)
 
 
-def train_classifier(full, options: ClassifierOptions, device) -> tuple[Any, float]:
+def train_classifier(full: "ImageData", options: ClassifierOptions,
+                     device: "torch.device") -> tuple["torch.nn.Module", float]:
     """Train on 90% of the real labelled data, report accuracy on the other 10%."""
     import torch
     import torch.nn.functional as F
@@ -105,11 +117,12 @@ def train_classifier(full, options: ClassifierOptions, device) -> tuple[Any, flo
     return model, acc
 
 
-def get_classifier(ctx, options: ClassifierOptions):
+def get_classifier(ctx: "EvalContext",
+                   options: ClassifierOptions) -> tuple["torch.nn.Module", dict[str, Any], "ImageData"]:
     """The cached classifier for the run's data set (trained on the first call)."""
     import torch
 
-    full = ctx.full_real()
+    full = ctx.full_real() if ctx.full_real is not None else ctx.real
     key = f"v{VERSION}-{full.fingerprint}-w{options.width}-e{options.epochs}-s{options.seed}"
     cache = Path(ctx.cache_dir) / "classifier"
     path, meta_path = cache / f"{key}.pt", cache / f"{key}.json"
@@ -118,10 +131,14 @@ def get_classifier(ctx, options: ClassifierOptions):
         return _MEMO[memo_key]
     c, h, _ = full.shape
     model = build_classifier(c, h, full.num_classes, options.width).to(ctx.device)
+    meta = None
     if path.exists() and meta_path.exists():
-        model.load_state_dict(torch.load(path, map_location=ctx.device, weights_only=True))
-        meta = json.loads(meta_path.read_text())
-    else:
+        try:
+            model.load_state_dict(torch.load(path, map_location=ctx.device, weights_only=True))
+            meta = json.loads(meta_path.read_text())
+        except Exception:  # a damaged cache entry is retrained, never trusted
+            meta = None
+    if meta is None:
         model, acc = train_classifier(full, options, ctx.device)
         cache.mkdir(parents=True, exist_ok=True)
         from ganbench.train import save_checkpoint
@@ -131,16 +148,19 @@ def get_classifier(ctx, options: ClassifierOptions):
                 "classes": list(full.class_names), "version": VERSION}
         write_json(meta_path, meta)
     model.eval()
-    _MEMO.clear()  # one classifier in memory at a time
+    _MEMO.clear()  # one classifier in memory at a time, and only its reference features
+    _REF.clear()
     _MEMO[memo_key] = (model, meta, full)
     return model, meta, full
 
 
 _MEMO: dict[Any, Any] = {}
-_REF: dict[Any, Any] = {}
+_REF: dict[Any, Any] = {}  # keyed by id(model): valid because _MEMO keeps that model alive
 
 
-def features(model, images, device, batch: int = 500):
+def features(model: "torch.nn.Module", images: "torch.Tensor", device: "torch.device",
+             batch: int = 500) -> tuple["np.ndarray", "np.ndarray"]:
+    """(penultimate features, class probabilities) in float64, for uint8 images."""
     import torch
     feats, probs = [], []
     with torch.inference_mode():
@@ -151,26 +171,12 @@ def features(model, images, device, batch: int = 500):
     return torch.cat(feats).numpy(), torch.cat(probs).numpy()
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), in float64 (Heusel et al. 2017)."""
-    import numpy as np
-    from scipy import linalg
-
-    diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(sigma1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + eps).dot(sigma2 + eps))
-    covmean = covmean.real
-    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
-
-
-def stats(feats):
+def stats(feats: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
     import numpy as np
     return feats.mean(0), np.cov(feats, rowvar=False)
 
 
-def compute(ctx) -> dict[str, float]:
+def compute(ctx: "EvalContext") -> dict[str, float]:
     import numpy as np
 
     options: ClassifierOptions = ctx.options or ClassifierOptions()
@@ -187,11 +193,15 @@ def compute(ctx) -> dict[str, float]:
     pred = fake_p.argmax(1)
     hist_f = np.bincount(pred, minlength=k) / len(pred)
     hist_r = np.bincount(real_p.argmax(1), minlength=k) / len(real_p)
+    # coverage is judged against the reference's true class shares: a one-class run is
+    # not penalised for the nine classes it was never meant to draw
+    share = np.bincount(ctx.real.labels.cpu().numpy(), minlength=k) / len(ctx.real.labels)
+    present = share > 0
     eps = 1e-6
     p, q = (hist_r + eps) / (hist_r + eps).sum(), (hist_f + eps) / (hist_f + eps).sum()
     out = {
         "fd_classifier": frechet_distance(mu_f, s_f, mu_r, s_r),
-        "mode_coverage": float((hist_f >= options.coverage_threshold / k).mean()),
+        "mode_coverage": float((hist_f[present] >= options.coverage_threshold * share[present]).mean()),
         "class_kl": float((p * np.log(p / q)).sum()),
     }
     if ctx.conditional and fake_labels is not None:
@@ -199,25 +209,26 @@ def compute(ctx) -> dict[str, float]:
     return out
 
 
-def _reference(ctx, model):
-    """Features of the real reference images (the run's own class subset), cached in memory."""
-    key = (id(model), ctx.real.fingerprint)
+def _reference(ctx: "EvalContext", model: "torch.nn.Module") -> tuple["np.ndarray", "np.ndarray"]:
+    """Features of the real reference images (the run's own class subset), kept in memory."""
+    key = (id(model), ctx.real.fingerprint, str(ctx.device))
     if key not in _REF:
         _REF.clear()
         _REF[key] = features(model, ctx.real.images, ctx.device)
     return _REF[key]
 
 
-def protocol(ctx) -> dict[str, Any]:
+def protocol(ctx: "EvalContext") -> dict[str, Any]:
     options: ClassifierOptions = ctx.options or ClassifierOptions()
     _, meta, full = get_classifier(ctx, options)
-    return {"extractor": f"ganbench-cnn-v{VERSION}-w{options.width}",
-            "classifier_accuracy": round(meta["accuracy"], 4),
-            "classifier_data": meta["fingerprint"], "num_real": len(ctx.real.images)}
+    return {"extractor": f"ganbench-cnn-v{VERSION}-w{options.width}-e{options.epochs}-s{options.seed}",
+            "classifier_accuracy": round(meta["accuracy"], 4), "classifier_data": meta["fingerprint"],
+            "num_fake": ctx.num_samples, "num_real": len(ctx.real.images), "reference_split": ctx.split,
+            "reference_classes": [str(c) for c in ctx.classes], "coverage_threshold": options.coverage_threshold}
 
 
 @hookimpl
-def ganbench_register_metrics(registry):
+def ganbench_register_metrics(registry: Any) -> None:
     registry.add(MetricSpec(
         name="classifier",
         description="offline: Fréchet distance in a small CNN's features, mode coverage, class KL",

@@ -111,7 +111,8 @@ def ganbench_register_models(registry):
         name="dcgan",
         description="DCGAN: strided-conv G/D with batch norm, BCE, Adam 2e-4 (0.5, 0.999)",
         build=build, options=DCGANOptions,
-        recipe={"loss": "bce", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
-                "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999], "n_critic": 1},
+        recipe={"loss": "bce", "aux_loss": "", "regularizers": [], "optimizer": "adam", "lr_g": 2e-4,
+                "lr_d": 2e-4, "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999], "n_critic": 1,
+                "conditional": False},
         traits=frozenset({"d_batchnorm"}), resolutions=(16, 28, 32, 64),
         paper="Radford et al., ICLR 2016, arXiv:1511.06434"))

@@ -1,1 +1,131 @@
-"""(being written: registers nothing yet)"""
+"""`imagefolder`: your own images, one sub-folder per class (ROOT/<class>/*.png|jpg|jpeg|webp).
+
+Images are decoded once into one uint8 tensor, cropped or padded to a square and
+resized when `resolution` is set, and cached on disk (ganbench.data.load_decoded)
+keyed by every file's identity, so the next run maps the decoded tensor instead of
+decoding again, and editing, adding or removing a file re-decodes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from ganbench import hookimpl
+from ganbench.config import opt
+from ganbench.data import (IMAGE_EXTENSIONS, Decoded, DatasetOptions, data_root, file_identity, finish,
+                           image_mode, load_decoded, read_images)
+from ganbench.errors import GanbenchError, ResourceMissing
+from ganbench.specs import DatasetSpec
+
+NAME = "imagefolder"
+WHERE = f"datasets.{NAME}"
+
+
+@dataclass(frozen=True)
+class ImageFolderOptions(DatasetOptions):
+    split: str = opt("train", "sub-folder of root holding the class folders when it exists "
+                              "(root/train/<class>/...); with 'train' and no such folder, root itself")
+    fit: Literal["center-crop", "stretch", "pad"] = opt(
+        "center-crop", "how non-square images become resolution x resolution: crop the centre square, "
+                       "stretch, or pad with black (resolution = 0 keeps the native size, which all "
+                       "images must then share)")
+    download: bool = opt(False, "not used: an image folder is never downloaded")
+
+
+def _folder(options: ImageFolderOptions) -> Path:
+    root = data_root(options, NAME)
+    sub = root / options.split
+    return sub if sub.is_dir() else root
+
+
+def _missing(options: ImageFolderOptions) -> Optional[str]:
+    """Why the folder cannot be used, or None."""
+    root = data_root(options, NAME)
+    how = (f"put one sub-folder per class with .png/.jpg/.jpeg/.webp images there "
+           f"({root}/<class>/image.png), or set {WHERE}.root to such a folder")
+    if not root.is_dir():
+        return f"image folder {root} does not exist; {how}"
+    sub = root / options.split
+    if not sub.is_dir() and options.split != "train":
+        return f"no split folder {sub} (split = '{options.split}'); create it or pick an existing split"
+    return None
+
+
+def scan(folder: Path) -> tuple[list[str], list[str], list[int]]:
+    """Class names (sorted sub-folders), image paths and labels; hidden files and other
+    extensions are ignored, an empty class is an error (it would silently vanish)."""
+    try:
+        classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    except OSError as exc:
+        raise ResourceMissing(f"cannot list image folder {folder}: {exc}", where=WHERE) from exc
+    if not classes:
+        loose = [e.name for e in os.scandir(folder) if e.name.lower().endswith(IMAGE_EXTENSIONS)]
+        raise GanbenchError(f"{folder} has no class sub-folders" + (f" (it holds {len(loose)} images directly)"
+                                                                      if loose else ""), where=WHERE,
+                            hint=f"put the images in one sub-folder per class, e.g. {folder}/all/")
+    paths: list[str] = []
+    labels: list[int] = []
+    base = os.path.abspath(folder)
+    for k, c in enumerate(classes):
+        sub = os.path.join(base, c)
+        names = sorted(e.name for e in os.scandir(sub)
+                       if e.name[0] != "." and e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
+        if not names:
+            raise GanbenchError(f"class folder {sub} has no images (.png, .jpg, .jpeg, .webp)",
+                                where=WHERE, hint="add images to it or remove the folder")
+        paths += [f"{sub}{os.sep}{n}" for n in names]
+        labels += [k] * len(names)
+    return classes, paths, labels
+
+
+def check(options: ImageFolderOptions) -> Optional[str]:
+    problem = _missing(options)
+    if problem is None:
+        scan(_folder(options))  # raises for an empty class or a folder without classes
+    return problem
+
+
+def shape(options: ImageFolderOptions) -> tuple[int, int, int]:
+    """(C, H, W) from the first image's header; a guess when the folder is not there yet."""
+    res = options.resolution
+    try:
+        folder = _folder(options)
+        first_class = min(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+        first = min(e.path for e in os.scandir(folder / first_class)
+                    if not e.name.startswith(".") and e.name.lower().endswith(IMAGE_EXTENSIONS))
+        c, h, w = image_mode(first)
+    except (OSError, ValueError, GanbenchError):
+        return options.channels or 3, res or 32, res or 32
+    return options.channels or c, res or h, res or w
+
+
+def load(options: ImageFolderOptions, cache_dir: str):
+    import torch
+
+    problem = _missing(options)
+    if problem:
+        raise ResourceMissing(problem, where=WHERE)
+    folder = _folder(options)
+    classes, paths, labels = scan(folder)
+    channels = options.channels or image_mode(paths[0])[0]
+    res = options.resolution
+    key = {"folder": str(folder.resolve()), "files": file_identity(paths), "classes": classes,
+           "channels": channels, "resolution": res, "fit": options.fit if res else None}
+
+    def decode() -> Decoded:
+        images = read_images(paths, channels, res, options.fit)
+        return Decoded(images, torch.tensor(labels, dtype=torch.long), tuple(classes))
+
+    data = load_decoded(cache_dir, NAME, key, decode)
+    c, h, w = data.images.shape[1:]
+    return finish(data.images, data.labels, data.class_names, options, WHERE,
+                  description=f"image folder {folder} ({len(paths):,} images, {len(classes)} classes, "
+                              f"{c}x{h}x{w} as decoded)")
+
+
+@hookimpl
+def ganbench_register_datasets(registry):
+    registry.add(DatasetSpec(NAME, "your images: ROOT/<class>/*.png|jpg|jpeg|webp, decoded once and cached",
+                             load=load, options=ImageFolderOptions, check=check, shape=shape))

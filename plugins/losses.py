@@ -1,16 +1,31 @@
-"""Adversarial loss terms. Every function gets raw D scores (never sigmoids).
+"""Adversarial and auxiliary loss terms. Every function gets raw D scores (never sigmoids).
 
-d_loss(real_scores, fake_scores, real_target, options) -> scalar
-g_loss(fake_scores, real_scores, options) -> scalar
-real_target < 1 is one-sided label smoothing (only the real side is smoothed).
+Adversarial: d_loss(real_scores, fake_scores, real_target, options) -> scalar and
+g_loss(fake_scores, real_scores, options) -> scalar (real_scores is None unless the
+loss sets needs_real_for_g). real_target < 1 is one-sided label smoothing (only the
+real side is smoothed); losses without targets (wasserstein, hinge) refuse it rather
+than silently ignore it.
+Auxiliary: d_loss(real_cls_logits, fake_cls_logits, y_real, y_fake, options) and
+g_loss(fake_cls_logits, y_fake, options), added to the adversarial terms.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ganbench import hookimpl
+from ganbench.config import opt
+from ganbench.errors import GanbenchError
 from ganbench.specs import LossSpec
 
 
+def _no_smoothing(real_target: float, loss: str) -> None:
+    if real_target != 1.0:
+        raise GanbenchError(f"train.label_smoothing has no meaning for the {loss} loss (it has no targets)",
+                            where="train.label_smoothing", hint="set label_smoothing = 0 for this run")
+
+
+# -- bce / minimax (Goodfellow et al. 2014) -------------------------------------------
 def bce_d(real, fake, real_target, options):
+    """-log D(x) - log(1 - D(G(z))), with D = sigmoid(score) inside the stable logits form."""
     import torch
     import torch.nn.functional as F
     return (F.binary_cross_entropy_with_logits(real, torch.full_like(real, real_target))
@@ -23,8 +38,107 @@ def bce_g(fake, real, options):
     return F.softplus(-fake).mean()
 
 
+def minimax_g(fake, real, options):
+    """Saturating: minimise log(1 - D(G(z))) = -softplus(score), the game's value as written.
+
+    Its gradient vanishes when D confidently rejects G's samples, which is why the
+    paper recommends the non-saturating form; it is here to reproduce that finding.
+    """
+    import torch.nn.functional as F
+    return -F.softplus(fake).mean()
+
+
+# -- wasserstein (Arjovsky et al. 2017) -------------------------------------------
+def wasserstein_d(real, fake, real_target, options):
+    """The critic maximises E[f(x)] - E[f(G(z))]: minimise its negative."""
+    _no_smoothing(real_target, "wasserstein")
+    return fake.mean() - real.mean()
+
+
+def wasserstein_g(fake, real, options):
+    return -fake.mean()
+
+
+# -- hinge (Lim & Ye 2017; Miyato et al. 2018; Zhang et al. 2019) ------------------
+def hinge_d(real, fake, real_target, options):
+    import torch.nn.functional as F
+    _no_smoothing(real_target, "hinge")
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_g(fake, real, options):
+    return -fake.mean()
+
+
+# -- least squares (Mao et al. 2017) ------------------------------------------------
+@dataclass(frozen=True)
+class LSGANOptions:
+    a: float = opt(0.0, "target of D for fake images")
+    b: float = opt(1.0, "target of D for real images")
+    c: float = opt(1.0, "value G wants D to believe for fake images")
+
+    def validate(self) -> None:
+        if self.a == self.b:
+            raise GanbenchError(f"a and b must differ (D's fake and real targets), found a = b = {self.a}")
+
+
+def lsgan_d(real, fake, real_target, options):
+    """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] (eq. 2); smoothing moves b toward a."""
+    o: LSGANOptions = options or LSGANOptions()
+    b = o.a + (o.b - o.a) * real_target
+    return 0.5 * ((real - b) ** 2).mean() + 0.5 * ((fake - o.a) ** 2).mean()
+
+
+def lsgan_g(fake, real, options):
+    """1/2 E[(D(G(z)) - c)^2]."""
+    o: LSGANOptions = options or LSGANOptions()
+    return 0.5 * ((fake - o.c) ** 2).mean()
+
+
+# -- auxiliary classifier (Odena et al. 2017) ----------------------------------------
+@dataclass(frozen=True)
+class AuxCEOptions:
+    weight: float = opt(1.0, "weight of the class log-likelihood term on both sides (paper: 1)")
+
+    def validate(self) -> None:
+        if self.weight < 0:
+            raise GanbenchError(f"weight must be ≥ 0, found {self.weight}")
+
+
+def aux_ce_d(real_cls, fake_cls, y_real, y_fake, options):
+    """D maximises L_S + L_C: the class log-likelihood of real *and* generated images."""
+    import torch.nn.functional as F
+    w = (options or AuxCEOptions()).weight
+    return w * (F.cross_entropy(real_cls, y_real) + F.cross_entropy(fake_cls, y_fake))
+
+
+def aux_ce_g(fake_cls, y_fake, options):
+    """G maximises L_C - L_S: its samples should be classified as the class it was given."""
+    import torch.nn.functional as F
+    w = (options or AuxCEOptions()).weight
+    return w * F.cross_entropy(fake_cls, y_fake)
+
+
 @hookimpl
 def ganbench_register_losses(registry):
     registry.add(LossSpec("bce", "non-saturating binary cross-entropy (Goodfellow et al. 2014; DCGAN)",
                           "adversarial", d_loss=bce_d, g_loss=bce_g,
                           paper="Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014"))
+    registry.add(LossSpec("minimax", "original saturating GAN loss: G minimises log(1 - D(G(z)))",
+                          "adversarial", d_loss=bce_d, g_loss=minimax_g,
+                          paper="Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014"))
+    registry.add(LossSpec("wasserstein", "Wasserstein critic loss E[f(fake)] - E[f(real)]; needs a Lipschitz "
+                          "constraint (weight-clipping, gradient-penalty or spectral norm)",
+                          "adversarial", d_loss=wasserstein_d, g_loss=wasserstein_g,
+                          paper="Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"))
+    registry.add(LossSpec("hinge", "hinge loss: D relu(1 - real) + relu(1 + fake), G -fake (SNGAN, SAGAN)",
+                          "adversarial", d_loss=hinge_d, g_loss=hinge_g,
+                          paper="Lim & Ye, Geometric GAN, arXiv:1705.02894; Miyato et al., ICLR 2018"))
+    registry.add(LossSpec("lsgan", "least squares with targets a, b, c (default 0, 1, 1)",
+                          "adversarial", d_loss=lsgan_d, g_loss=lsgan_g, options=LSGANOptions,
+                          paper="Mao et al., Least Squares Generative Adversarial Networks, ICCV 2017"))
+    registry.add(LossSpec("aux-ce", "auxiliary classifier cross-entropy on real and fake images (AC-GAN)",
+                          "auxiliary", d_loss=aux_ce_d, g_loss=aux_ce_g, options=AuxCEOptions,
+                          needs_labels=True, requires=frozenset({"aux_classifier"}),
+                          paper="Odena et al., Conditional Image Synthesis with Auxiliary Classifier GANs, "
+                                "ICML 2017"))

@@ -1,1 +1,118 @@
-"""(being written: registers nothing yet)"""
+"""Regularizers of the discriminator: terms added to D's loss, or steps after its update.
+
+penalty(D, real, fake, y_real, y_fake, options) -> scalar added to D's loss;
+after_d_step(D, options) runs after every D optimizer step. Penalties on the
+gradient with respect to each input refuse models whose D has batch norm: batch
+statistics couple the samples, so "the gradient for one image" is not defined
+(Gulrajani et al. 2017, sec. 4).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ganbench import hookimpl
+from ganbench.config import opt
+from ganbench.errors import GanbenchError
+from ganbench.specs import LossSpec
+
+
+def _scores(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _refuse_batchnorm(D, name: str) -> None:
+    """The static trait check misses options that add batch norm (dcgan d_norm, third-party
+    models without the trait): check the module itself, once per D."""
+    from torch import nn
+    if not isinstance(D, nn.Module) or getattr(D, "_ganbench_bn_checked", False):
+        return
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        raise GanbenchError(f"regularizer '{name}' needs per-image gradients, but this D has batch norm",
+                            where="train.regularizers",
+                            hint="use a D with layer norm or no norm (models wgan-gp, sngan, sagan)")
+    D._ganbench_bn_checked = True
+
+
+# -- gradient penalty (Gulrajani et al. 2017) -----------------------------------------
+@dataclass(frozen=True)
+class GradientPenaltyOptions:
+    weight: float = opt(10.0, "lambda, the penalty's weight (paper: 10)")
+    target: float = opt(1.0, "gradient norm the penalty pulls toward (paper: 1)")
+
+    def validate(self) -> None:
+        if self.weight < 0:
+            raise GanbenchError(f"weight must be ≥ 0, found {self.weight}")
+
+
+def gradient_penalty(D, real, fake, y_real, y_fake, options):
+    """lambda * E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1].
+
+    One eps per image (Algorithm 1). Conditional critics see the real image's label.
+    create_graph=True so the penalty's own gradient reaches D's weights.
+    """
+    import torch
+    o: GradientPenaltyOptions = options or GradientPenaltyOptions()
+    _refuse_batchnorm(D, "gradient-penalty")
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    scores = _scores(D(x_hat, y_real))
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)
+    return o.weight * ((norm - o.target) ** 2).mean()
+
+
+# -- R1 (Mescheder et al. 2018) ---------------------------------------------------
+@dataclass(frozen=True)
+class R1Options:
+    gamma: float = opt(10.0, "gamma: the penalty is gamma/2 * E||grad_x D(x)||^2 on real images")
+
+    def validate(self) -> None:
+        if self.gamma < 0:
+            raise GanbenchError(f"gamma must be ≥ 0, found {self.gamma}")
+
+
+def r1_penalty(D, real, fake, y_real, y_fake, options):
+    """gamma/2 * E_real[||grad_x D(x)||^2]: penalise D's slope on the data only."""
+    import torch
+    o: R1Options = options or R1Options()
+    _refuse_batchnorm(D, "r1")
+    x = real.detach().requires_grad_(True)
+    scores = _scores(D(x, y_real))
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return 0.5 * o.gamma * grad.flatten(1).pow(2).sum(1).mean()
+
+
+# -- weight clipping (Arjovsky et al. 2017) ------------------------------------------
+@dataclass(frozen=True)
+class WeightClippingOptions:
+    clip: float = opt(0.01, "every D parameter is clamped to [-clip, clip] after each D step (paper: 0.01)")
+
+    def validate(self) -> None:
+        if self.clip <= 0:
+            raise GanbenchError(f"clip must be > 0, found {self.clip}")
+
+
+def clip_weights(D, options) -> None:
+    """Clamp all of the critic's parameters (batch-norm affine ones included, as in the
+    paper's code) so that the critic lies in a compact set of K-Lipschitz functions."""
+    import torch
+    c = (options or WeightClippingOptions()).clip
+    with torch.no_grad():
+        for p in D.parameters():
+            p.clamp_(-c, c)
+
+
+@hookimpl
+def ganbench_register_losses(registry):
+    registry.add(LossSpec("gradient-penalty", "WGAN-GP: lambda (||grad D(x_hat)|| - 1)^2 on random interpolates",
+                          "regularizer", penalty=gradient_penalty, options=GradientPenaltyOptions,
+                          refuses=frozenset({"d_batchnorm"}),
+                          paper="Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017"))
+    registry.add(LossSpec("weight-clipping", "WGAN: clamp D's weights to [-clip, clip] after every D step",
+                          "regularizer", after_d_step=clip_weights, options=WeightClippingOptions,
+                          paper="Arjovsky et al., Wasserstein GAN, ICML 2017"))
+    registry.add(LossSpec("r1", "R1: gamma/2 ||grad D(x)||^2 on real images",
+                          "regularizer", penalty=r1_penalty, options=R1Options,
+                          refuses=frozenset({"d_batchnorm"}),
+                          paper="Mescheder et al., Which Training Methods for GANs do actually Converge?, "
+                                "ICML 2018"))

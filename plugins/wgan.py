@@ -1,1 +1,76 @@
-"""(being written: registers nothing yet)"""
+"""WGAN and WGAN-GP: a Wasserstein critic with two ways of keeping it Lipschitz.
+
+``wgan`` — Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017. The DCGAN
+networks (the critic keeps batch norm, as in the paper's experiments) with no
+sigmoid, the Wasserstein loss, weights clipped to [-0.01, 0.01] after every critic
+step, RMSprop with lr 5e-5 and 5 critic steps per G step (Algorithm 1). The paper's
+100 critic steps for the first 25 G steps (and every 500th) are not reproduced.
+
+``wgan-gp`` — Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
+The same networks, but the critic has no batch norm (layer norm, the paper's
+suggestion, or none), a gradient penalty with lambda = 10 on random interpolates
+replaces clipping, Adam lr 1e-4 with betas (0, 0.9), 5 critic steps (Algorithm 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ganbench import hookimpl
+from ganbench.config import opt
+from ganbench.errors import GanbenchError
+from ganbench.specs import ModelContext, ModelSpec
+
+
+@dataclass(frozen=True)
+class WGANOptions:
+    width: int = opt(64, "base channel count (DCGAN's 64)")
+
+    def validate(self) -> None:
+        if self.width < 1:
+            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
+
+
+@dataclass(frozen=True)
+class WGANGPOptions:
+    width: int = opt(64, "base channel count (DCGAN's 64)")
+    d_norm: Literal["layer", "none"] = opt("layer", "critic normalisation; never batch norm, which breaks "
+                                                    "the per-image gradient penalty")
+
+    def validate(self) -> None:
+        if self.width < 1:
+            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
+
+
+def build_wgan(ctx: ModelContext):
+    from ganbench_plugins.dcgan import build_discriminator, build_generator
+    o: WGANOptions = ctx.options or WGANOptions()
+    return build_generator(ctx, o.width), build_discriminator(ctx, o.width, "batch")
+
+
+def build_wgan_gp(ctx: ModelContext):
+    from ganbench_plugins.dcgan import build_discriminator, build_generator
+    o: WGANGPOptions = ctx.options or WGANGPOptions()
+    return build_generator(ctx, o.width), build_discriminator(ctx, o.width, o.d_norm)
+
+
+@hookimpl
+def ganbench_register_models(registry):
+    registry.add(ModelSpec(
+        name="wgan",
+        description="WGAN: DCGAN nets as a critic, Wasserstein loss, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",
+        build=build_wgan, options=WGANOptions,
+        recipe={"loss": "wasserstein", "aux_loss": "", "regularizers": ["weight-clipping"],
+                "optimizer": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5,
+                "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999], "n_critic": 5, "conditional": False},
+        traits=frozenset({"d_batchnorm", "critic"}), resolutions=(16, 28, 32, 64),
+        paper="Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"))
+    registry.add(ModelSpec(
+        name="wgan-gp",
+        description="WGAN-GP: critic without batch norm, gradient penalty 10, Adam 1e-4 (0, 0.9), 5 critic steps",
+        build=build_wgan_gp, options=WGANGPOptions,
+        recipe={"loss": "wasserstein", "aux_loss": "", "regularizers": ["gradient-penalty"],
+                "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
+                "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9], "n_critic": 5, "conditional": False},
+        traits=frozenset({"critic"}), resolutions=(16, 28, 32, 64),
+        paper="Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017, arXiv:1704.00028"))

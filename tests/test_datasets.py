@@ -280,7 +280,7 @@ def test_mnist_reads_idx_files_in_torchvision_layout(plugins, tmp_path, gz):
     assert d.images.shape == (30, 1, 28, 28) and d.class_names == tuple(str(i) for i in range(10))
     assert (d.images[:, 0, 0, 0].long() == 10 * d.labels + 1).all()
     t = load(plugins, "mnist", split="test", classes=["3"], resolution=32, channels=3)
-    assert t.images.shape == (1, 3, 32, 32) and t.labels.tolist() == [3]
+    assert t.images.shape == (2, 3, 32, 32) and t.labels.tolist() == [3, 3]
     assert (t.images == 31).all()  # a flat image stays flat through resize and channel expansion
 
 
@@ -296,15 +296,15 @@ def test_idx_truncated_or_wrong_files_name_the_file(plugins, tmp_path):
     raw = tmp_path / "data" / "mnist" / "MNIST" / "raw"
     write_mnist_like(raw)
     images = raw / "train-images-idx3-ubyte.gz"
-    images.write_bytes(images.read_bytes()[:200])
+    images.write_bytes(images.read_bytes()[:-40])
     with pytest.raises(GanbenchError) as exc:
         load(plugins, "mnist")
     assert str(images) in str(exc.value) and "download" in str(exc.value)
     write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(3) % 10)  # 15 images, 3 labels
     with pytest.raises(GanbenchError, match="15 images but .* has 3 labels"):
         load(plugins, "mnist", split="test")
-    with pytest.raises(GanbenchError, match="unknown split 'val' — did you mean 'train'"):
-        options(plugins, "mnist", split="val")
+    with pytest.raises(GanbenchError, match="datasets.mnist: unknown split 'tran' — did you mean 'train'"):
+        options(plugins, "mnist", split="tran")
 
 
 @pytest.mark.skipif(not (DEBIAN_FASHION / "t10k-images-idx3-ubyte.gz").is_file(),
@@ -527,12 +527,13 @@ def test_validate_exits_3_for_a_missing_data_set(plugins, tmp_path, capsys):
     roots = write_all_sets(tmp_path)
     path = tmp_path / "suite.toml"
     path.write_text(SUITE.format(imagefolder=roots["imagefolder"]))
-    assert main(["validate", str(path)]) == 0
+    only = ["--filter", "dataset=cifar10", "--filter", "dataset=imagefolder"]  # fewer model builds: faster
+    assert main(["validate", str(path), *only]) == 0
     missing = tmp_path / "no-cifar"
-    assert main(["validate", str(path), "--set", f"datasets.cifar10.root='{missing}'",
+    assert main(["validate", str(path), *only, "--set", f"datasets.cifar10.root='{missing}'",
                  "--set", "datasets.cifar10.download=false"]) == 3
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines
     assert "MISSING" in err and "datasets.cifar10" in err and "cifar-10-batches-py" in err
     # a malformed folder is a suite-level error (exit 2), not a missing resource
     (roots["imagefolder"] / "empty").mkdir()
-    assert main(["validate", str(path)]) == 2
+    assert main(["validate", str(path), *only]) == 2

@@ -1,0 +1,399 @@
+"""Per-suite plots under results/<suite>/plots/: each run's G and D losses against step,
+the primary score against step per group (mean over seeds with a min–max band, the
+reports' FID curves), and a throughput bar chart per group.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend
+switch), incrementally: the runner redraws after every finished run, so a plot whose
+inputs did not change is not drawn again. plots/index.json lists what exists, with
+titles, for the leaderboard to embed and link.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Optional
+
+from .results import atomic_write_bytes, list_runs, read_json, write_json
+
+PLOTS = "plots"
+INDEX = "index.json"
+#: lines per curve panel and panels per curve figure before splitting further
+MAX_LINES = 10
+MAX_PANELS = 12
+DPI = 110
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#7f7f7f", "#bcbd22")
+
+
+# -- reading runs -----------------------------------------------------------------
+def group_runs(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(axes, groups): runs grouped by every matrix coordinate except the seed, in the
+    suite's order; each group is {"coords", "runs"}. The leaderboard groups the same way."""
+    axes: list[str] = []
+    for r in runs:
+        for a in r["config"].get("coords", {}):
+            if a != "seed" and a not in axes:
+                axes.append(a)
+    groups: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        coords = r["config"].get("coords", {})
+        key = json.dumps({a: coords.get(a) for a in axes}, sort_keys=True, default=str)
+        groups.setdefault(key, {"coords": {a: coords.get(a) for a in axes}, "runs": []})["runs"].append(r)
+    return axes, list(groups.values())
+
+
+def _show(v: Any) -> str:
+    return "+".join(str(x) for x in v) if isinstance(v, list) else str(v)
+
+
+def _varying(axes: list[str], groups: list[dict[str, Any]]) -> list[str]:
+    return [a for a in axes if len({_show(g["coords"].get(a)) for g in groups}) > 1]
+
+
+def label_of(coords: dict[str, Any], axes: list[str]) -> str:
+    """A short label from the given axes: "dcgan, latent_dim=16"; names stand alone."""
+    parts = []
+    for a in axes:
+        v = _show(coords.get(a))
+        parts.append(v if a in ("model", "dataset", "classes", "loss", "optimizer") else f"{a.split('.')[-1]}={v}")
+    return ", ".join(parts)
+
+
+def _seed(run: dict[str, Any]) -> Any:
+    return run["config"].get("coords", {}).get("seed", run["config"].get("train", {}).get("seed"))
+
+
+def read_losses(run_dir: Path) -> dict[str, list[float]]:
+    """losses.csv as columns of floats (rows that do not parse, e.g. cut by a crash, skipped)."""
+    cols: dict[str, list[float]] = {}
+    try:
+        with open(run_dir / "losses.csv", newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                try:
+                    values = {k: float(v) for k, v in row.items() if k and v not in (None, "")}
+                except ValueError:
+                    continue
+                if "step" not in values:
+                    continue
+                for k, v in values.items():
+                    cols.setdefault(k, []).append(v)
+    except FileNotFoundError:
+        pass
+    return cols
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    """Trailing moving average (the raw curve is drawn faintly underneath)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+# -- figures ------------------------------------------------------------------------
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
+    """PNG through the Agg canvas, written atomically."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _style(ax: Any) -> None:
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+
+
+def draw_losses(run: dict[str, Any], label: str, path: Path) -> bool:
+    """One run's D and G losses against G step, one panel per network (the reports'
+    "loss plots per network"): the logged values faintly, a moving average on top."""
+    cols = read_losses(run["dir"])
+    steps = cols.get("step", [])
+    if not steps:
+        return False
+    train = run["config"].get("train", {})
+    fig = _figure(7.0, 4.6)
+    axes = fig.subplots(2, 1, sharex=True)
+    window = max(1, len(steps) // 25) if len(steps) >= 50 else 1
+    for ax, key, name, colour in ((axes[0], "loss_d", "D", COLOURS[0]), (axes[1], "loss_g", "G", COLOURS[1])):
+        values = cols.get(key, [])
+        if values and window > 1:
+            ax.plot(steps, values, color=colour, alpha=0.3, linewidth=0.8, label="logged")
+            ax.plot(steps, _smooth(values, window), color=colour, linewidth=1.8,
+                    label=f"moving average of {window} logs")
+            ax.legend(loc="upper right", fontsize=8, frameon=False)
+        elif values:
+            ax.plot(steps, values, color=colour, linewidth=1.5, marker="o" if len(steps) <= 30 else None,
+                    markersize=3)
+        ax.set_ylabel(f"{name} loss")
+        _style(ax)
+    axes[1].set_xlabel("G step")
+    terms = [train.get("loss", "?"), *([train["aux_loss"]] if train.get("aux_loss") else []),
+             *train.get("regularizers", [])]
+    extra = f", {train.get('n_critic')} D steps per G step" if train.get("n_critic", 1) != 1 else ""
+    fig.suptitle(f"{label}, seed {_seed(run)}\nloss terms: {' + '.join(terms)}{extra}; "
+                 f"each point averages the steps since the previous log", fontsize=10)
+    _save(fig, path)
+    return True
+
+
+def _curve_points(run: dict[str, Any], score: str) -> tuple[dict[int, float], Optional[tuple[int, float, int]]]:
+    """({step: value} of the evaluations during training, (step, value, num_fake) of the final one)."""
+    during: dict[int, float] = {}
+    final = None
+    for e in run["evals"]:
+        v = e.get("scores", {}).get(score)
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            continue
+        if e.get("final"):
+            final = (int(e["step"]), float(v), int(e.get("protocol", {}).get("num_fake", 0)))
+        else:
+            during[int(e["step"])] = float(v)
+    return during, final
+
+
+def _facets(axes: list[str], groups: list[dict[str, Any]]) -> tuple[list[str], list[list[dict[str, Any]]], list[str]]:
+    """(line axes, panels of groups, panel axes): one line per model (or the first
+    varying axis) in a panel per value of the other varying axes, so no panel has
+    more than MAX_LINES lines."""
+    varying = _varying(axes, groups)
+    if len(groups) <= MAX_LINES or not varying:
+        return varying, [groups], []
+    line_axis = "model" if "model" in varying else varying[0]
+    panel_axes = [a for a in varying if a != line_axis]
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for g in groups:
+        panels.setdefault(label_of(g["coords"], panel_axes), []).append(g)
+    out = []
+    for members in panels.values():  # a panel with too many lines is split in order
+        out += [members[i:i + MAX_LINES] for i in range(0, len(members), MAX_LINES)]
+    return [line_axis], out, panel_axes
+
+
+def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, higher: Optional[bool],
+                out_dir: Path) -> list[dict[str, Any]]:
+    """The score against G step per group: mean over seeds, a min–max band where there are
+    several seeds, the final evaluation (on more samples) as a separate marker."""
+    data = []
+    for g in groups:
+        per_seed = [_curve_points(r, score) for r in g["runs"]]
+        data.append((g, per_seed))
+    if not any(len(during) >= 1 for _, per_seed in data for during, _ in per_seed):
+        return []  # only final evaluations: the leaderboard already shows them
+    from matplotlib.ticker import MaxNLocator
+
+    line_axes, panels, panel_axes = _facets(axes, groups)
+    by_key = {id(g): ps for g, ps in data}
+    num_during = sorted({int(e.get("protocol", {}).get("num_fake", 0)) for g in groups for r in g["runs"]
+                         for e in r["evals"] if not e.get("final")} - {0})
+    num_final = sorted({int(e.get("protocol", {}).get("num_fake", 0)) for g in groups for r in g["runs"]
+                        for e in r["evals"] if e.get("final")} - {0})
+    chunks = [panels[i:i + MAX_PANELS] for i in range(0, len(panels), MAX_PANELS)]
+    made = []
+    for c, chunk in enumerate(chunks):
+        cols = 1 if len(chunk) == 1 else 2 if len(chunk) <= 4 else 3
+        rows = math.ceil(len(chunk) / cols)
+        fig = _figure(7.5 if cols == 1 else 4.6 * cols, 4.4 if rows == 1 else 3.4 * rows + 0.6)
+        grid = fig.subplots(rows, cols, squeeze=False)
+        for p, members in enumerate(chunk):
+            ax = grid[p // cols][p % cols]
+            for i, g in enumerate(members):
+                colour = COLOURS[i % len(COLOURS)]
+                per_seed = by_key[id(g)]
+                steps = sorted({s for during, _ in per_seed for s in during})
+                label = label_of(g["coords"], line_axes) or label_of(g["coords"], axes)
+                n_seeds = sum(1 for during, _ in per_seed if during)
+                if steps:
+                    vals = [[during[s] for during, _ in per_seed if s in during] for s in steps]
+                    ax.plot(steps, [statistics.fmean(v) for v in vals], color=colour, linewidth=1.8, marker="o",
+                            markersize=3, label=f"{label} ({n_seeds} seed{'s' if n_seeds != 1 else ''})")
+                    if any(len(v) > 1 for v in vals):
+                        ax.fill_between(steps, [min(v) for v in vals], [max(v) for v in vals], color=colour,
+                                        alpha=0.18, linewidth=0)
+                finals = [f for _, f in per_seed if f is not None]
+                if finals:
+                    ax.errorbar([statistics.fmean(f[0] for f in finals)], [statistics.fmean(f[1] for f in finals)],
+                                yerr=[[statistics.fmean(f[1] for f in finals) - min(f[1] for f in finals)],
+                                      [max(f[1] for f in finals) - statistics.fmean(f[1] for f in finals)]],
+                                color=colour, marker="*", markersize=10, linestyle="none", capsize=3)
+            if panel_axes:
+                ax.set_title(label_of(members[0]["coords"], panel_axes), fontsize=9)
+            ax.set_xlabel("G step")
+            ax.set_ylabel(score)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            _style(ax)
+            ax.legend(fontsize=7, frameon=False, loc="best")
+        for p in range(len(chunk), rows * cols):
+            grid[p // cols][p % cols].set_visible(False)
+        direction = "" if higher is None else (" (higher is better)" if higher else " (lower is better)")
+        n_text = f"; {'/'.join(f'{n:,}' for n in num_during)} generated images per point" if num_during else ""
+        f_text = f" ({'/'.join(f'{n:,}' for n in num_final)} images)" if num_final else ""
+        fig.suptitle(f"{score} over training{direction}\nline: mean over seeds, band: min–max over seeds{n_text}\n"
+                     f"★ final evaluation{f_text}, mean and min–max; FID-like scores depend on the sample count",
+                     fontsize=9)
+        name = f"{_slug(score)}_vs_step" + (f"_{c + 1}" if len(chunks) > 1 else "") + ".png"
+        _save(fig, out_dir / name)
+        made.append({"path": f"{PLOTS}/{name}", "kind": "curve",
+                     "title": f"{score} against G step" + (f" ({c + 1}/{len(chunks)})" if len(chunks) > 1 else "")})
+    return made
+
+
+def _agg(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def draw_throughput(axes: list[str], groups: list[dict[str, Any]], device: str, out_dir: Path
+                    ) -> list[dict[str, Any]]:
+    """Per group: train img/s, ms per D step and per G step, generation img/s; bars are
+    means over seeds, whiskers their std."""
+    panels = (("train_img_per_s", "train img/s", "higher is better"),
+              (("ms_per_d_step", "ms_per_g_step"), "ms per step (D, G)", "lower is better"),
+              ("generation_img_per_s", "generation img/s", "higher is better"))
+    rows = [g for g in groups if any(r["throughput"].get("train_img_per_s") for r in g["runs"])]
+    if not rows:
+        return []
+    varying = _varying(axes, rows) or axes
+    labels = [label_of(g["coords"], varying) for g in rows]
+    height = 1.6 + 0.32 * len(rows)
+    fig = _figure(11.0, height)
+    axs = fig.subplots(1, 3, sharey=True)
+    ys = list(range(len(rows)))
+    for ax, (key, title, better) in zip(axs, panels):
+        keys = key if isinstance(key, tuple) else (key,)
+        bar = 0.8 / len(keys)
+        tops: list[float] = []
+        for k, name in enumerate(keys):
+            means, stds = [], []
+            for g in rows:
+                vals = [float(r["throughput"][name]) for r in g["runs"]
+                        if isinstance(r["throughput"].get(name), (int, float))]
+                m, s = _agg(vals) if vals else (0.0, 0.0)
+                means.append(m)
+                stds.append(s)
+            offs = [y - 0.4 + bar * (k + 0.5) for y in ys]
+            colour = COLOURS[k] if len(keys) > 1 else COLOURS[0]
+            ax.barh(offs, means, height=bar * 0.9, xerr=stds, color=colour, alpha=0.85,
+                    error_kw={"elinewidth": 0.8, "capsize": 2},
+                    label=name.replace("ms_per_", "").replace("_step", " step").replace("d ", "D ").replace("g ", "G "))
+            tops.append(max((m + sd for m, sd in zip(means, stds)), default=0.0))
+            for y, m, sd in zip(offs, means, stds):
+                if m:
+                    ax.text(m + sd + tops[-1] * 0.03, y, _number(m), va="center", fontsize=7)
+        if max(tops):
+            ax.set_xlim(0, max(tops) * 1.3)
+        if len(keys) > 1:
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.set_title(f"{title}\n({better})", fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3, linewidth=0.6)
+        ax.spines["top"].set_visible(False)
+        ax.spines["right"].set_visible(False)
+    axs[0].set_yticks(ys, labels, fontsize=8)
+    axs[0].invert_yaxis()
+    fig.suptitle(f"Throughput per group on {device} (mean over seeds, whiskers: std)", fontsize=10)
+    _save(fig, out_dir / "throughput.png")
+    return [{"path": f"{PLOTS}/throughput.png", "kind": "throughput", "title": "Throughput per group"}]
+
+
+def _number(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def _fingerprint(runs: list[dict[str, Any]], extra: Any) -> str:
+    """Identity of every input file a suite-level plot reads (name, size, mtime)."""
+    items = []
+    for r in runs:
+        for name in ("evals.jsonl", "throughput.json", "config.json"):
+            p = r["dir"] / name
+            try:
+                s = p.stat()
+                items.append((r["run_id"], name, s.st_size, s.st_mtime_ns))
+            except FileNotFoundError:
+                pass
+    return hashlib.sha256(json.dumps([items, extra], default=str).encode()).hexdigest()[:16]
+
+
+def _directions(plugins: Any) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    if plugins is None:
+        return out
+    for name in plugins.metrics:
+        for s in plugins.metrics.get(name).scores:
+            out[s.name] = s.higher_is_better
+    return out
+
+
+def draw_all(suite_dir: Path, plugins: Any = None) -> list[dict[str, Any]]:
+    """Draw (or bring up to date) every plot of a suite; return the index entries
+    ({path relative to suite_dir, kind, title, run_id?}) also written to plots/index.json."""
+    suite_dir = Path(suite_dir)
+    runs = list_runs(suite_dir)
+    out_dir = suite_dir / PLOTS
+    if not runs:
+        return []
+    (out_dir / "losses").mkdir(parents=True, exist_ok=True)
+    old = read_json(out_dir / INDEX, {}) or {}
+    provenance = read_json(suite_dir / "provenance.json", {}) or {}
+    axes, groups = group_runs(runs)
+    varying = _varying(axes, groups)
+    entries: list[dict[str, Any]] = []
+    for g in groups:
+        label = label_of(g["coords"], axes)
+        for r in g["runs"]:
+            path = out_dir / "losses" / f"{r['run_id']}.png"
+            src = r["dir"] / "losses.csv"
+            fresh = path.exists() and src.exists() and path.stat().st_mtime_ns >= src.stat().st_mtime_ns
+            if fresh or draw_losses(r, label, path):
+                entries.append({"path": f"{PLOTS}/losses/{path.name}", "kind": "losses", "run_id": r["run_id"],
+                                "group": label_of(g["coords"], varying) or label, "seed": _seed(r),
+                                "title": f"losses: {label}, seed {_seed(r)}"})
+    primary = provenance.get("primary") or next(
+        (r["config"].get("metrics", {}).get("primary") for r in runs if r["config"].get("metrics")), "") or ""
+    higher = _directions(plugins).get(primary)
+    device = provenance.get("device") or next((r["throughput"].get("device") for r in runs
+                                               if r["throughput"].get("device")), "?")
+    key = _fingerprint(runs, [primary, higher, device, 2])
+    previous = [e for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput")]
+    if old.get("inputs") == key and all((suite_dir / e["path"]).is_file() for e in previous):
+        entries = previous + entries
+    else:
+        suite_level = []
+        if primary:
+            suite_level += draw_curves(axes, groups, primary, higher, out_dir)
+        suite_level += draw_throughput(axes, groups, device, out_dir)
+        entries = suite_level + entries
+    keep = {suite_dir / e["path"] for e in entries}
+    for stale in [*out_dir.glob("*.png"), *(out_dir / "losses").glob("*.png")]:
+        if stale not in keep:  # a run or a plot that no longer exists
+            stale.unlink(missing_ok=True)
+    write_json(out_dir / INDEX, {"inputs": key, "plots": entries})
+    return entries
+
+
+def plot_index(suite_dir: Path) -> list[dict[str, Any]]:
+    """The plots that exist for a suite (from plots/index.json), without drawing."""
+    suite_dir = Path(suite_dir)
+    index = read_json(suite_dir / PLOTS / INDEX, {}) or {}
+    return [e for e in index.get("plots", []) if (suite_dir / e.get("path", "")).is_file()]

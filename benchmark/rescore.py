@@ -1,0 +1,124 @@
+"""`ganbench eval`: re-score a run from its checkpoint, e.g. with more samples or other
+metrics than it was trained with, without training again.
+
+The generator is rebuilt from the run's config.json and checkpoint (EMA weights when
+kept), samples are drawn with the same seed as the training-time evaluation, and the
+scores go through the same ``evaluate`` as during training, so a rescore with the
+run's own settings reproduces its final evaluation on the same device. The result is
+appended to evals.jsonl marked ``"rescored": true``; it is ``final`` when the
+checkpoint is the run's last step, so the leaderboard shows it (with its protocol).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .errors import GanbenchError, ResourceMissing
+from .results import append_jsonl, get_status, read_json, read_jsonl
+
+#: the training-time evaluation's sampling seed offset (artifacts.RunWriter.evaluate)
+EVAL_SEED_OFFSET = 7919
+
+
+def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, num_samples: Optional[int] = None,
+            device: str = "auto") -> dict[str, Any]:
+    """Score the run in run_dir again; return the evals.jsonl record it appended."""
+    import dataclasses
+
+    from .config import from_dict
+    from .data import cache_dir
+    from .metrics import EvalContext, evaluate, make_generator
+    from .runs import DataCache
+    from .sampling import load_generator
+    from .train import load_checkpoint, resolve_device
+
+    run_dir = Path(run_dir)
+    dev = resolve_device(device)
+    G, run, _ = load_generator(plugins, run_dir, dev)
+    step = int(load_checkpoint(run_dir / "checkpoint.pt", torch.device("cpu")).get("step", 0))
+    names = list(metrics) if metrics else list(run.metrics.names)
+    if not names:
+        raise GanbenchError(f"run {run_dir.name} names no metrics", hint="pass --metrics, e.g. --metrics fid,kid")
+    options: dict[str, Any] = {}
+    for name in names:
+        spec = plugins.metrics.get(name, where="--metrics")
+        opts = run.metric_options.get(name)
+        if opts is None and spec.options is not None:
+            opts = from_dict(spec.options, {}, f"metrics.{name}")
+        if spec.needs_labels and not plugins.datasets.get(run.dataset).labelled:
+            raise GanbenchError(f"metric '{name}' needs class labels; data set '{run.dataset}' has none",
+                                where="--metrics")
+        problem = spec.check(opts) if spec.check is not None else None
+        if problem:
+            raise ResourceMissing(problem, where=f"metrics.{name}")
+        options[name] = opts
+    n = num_samples or run.metrics.num_samples
+    if n < 1:
+        raise GanbenchError(f"--num-samples must be ≥ 1, found {n}")
+    config = dataclasses.replace(run.metrics, names=names, num_samples=n)
+    data = DataCache(plugins, cache_dir())
+    real = data.get(run.dataset, run.dataset_options)
+    trained_on = (read_json(run_dir / "data.json", {}) or {}).get("fingerprint")
+    if trained_on and trained_on != real.fingerprint:
+        raise GanbenchError(f"data set '{run.dataset}' on this machine (fingerprint {real.fingerprint}) is not the "
+                            f"data run {run_dir.name} was trained on ({trained_on})",
+                            hint="rescore where the same data files are, or retrain")
+    class_pool = torch.unique(real.labels).to(dev) if run.train.conditional else None
+    generate = make_generator(G, run.train.latent_dim, run.train.latent_dist, dev, class_pool, config.batch_size,
+                              seed=run.train.seed + EVAL_SEED_OFFSET)
+    opts_d = run.dataset_options
+    ctx = EvalContext(real=real.to(dev), num_samples=n, device=dev, cache_dir=data.cache_dir, config=config,
+                      generate=generate, conditional=bool(run.train.conditional), final=True,
+                      dataset=run.dataset, split=opts_d.split, classes=tuple(opts_d.classes),
+                      full_real=lambda: data.full(run.dataset, opts_d))
+    t0 = time.perf_counter()
+    scores, protocol, seconds = evaluate(plugins, config, options, ctx)
+    seconds["total"] = round(time.perf_counter() - t0, 3)
+    final = get_status(run_dir).get("state") == "done" and step >= run.train.steps
+    record = {"step": step, "final": final, "rescored": True, "scores": scores, "protocol": protocol,
+              "seconds": seconds, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(dev)}
+    previous = next((e for e in reversed(read_jsonl(run_dir / "evals.jsonl")) if e.get("final")), None)
+    append_jsonl(run_dir / "evals.jsonl", record)
+    record["dropped"] = sorted(set((previous or {}).get("scores", {})) - set(scores)) if final else []
+    _refresh_leaderboard(plugins, run_dir.parent)
+    return record
+
+
+def _refresh_leaderboard(plugins: Any, suite_dir: Path) -> None:
+    """Rebuild the suite's leaderboard when the run lives in a suite folder (best effort)."""
+    if not (suite_dir / "provenance.json").is_file():
+        return
+    try:
+        from .leaderboard import write_all
+        write_all(suite_dir, plugins)
+    except GanbenchError:
+        pass
+
+
+def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
+    """The `ganbench eval` command: rescore, then print the scores and their protocol."""
+    from rich.table import Table
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    record = rescore(plugins, Path(args.run_dir), metrics, args.num_samples, args.device)
+    proto = record["protocol"]
+    table = Table(title=f"{Path(args.run_dir).name} at step {record['step']} "
+                        f"({proto.get('num_fake')} generated images)", title_justify="left")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    for k, v in record["scores"].items():
+        table.add_row(k, f"{v:.6g}")
+    console.print(table)
+    for name in record["protocol"]:
+        p = proto[name]
+        if isinstance(p, dict):
+            console.print(f"protocol {name}: " + ", ".join(f"{a}={b}" for a, b in p.items()))
+    where = "final evaluation (the leaderboard shows it)" if record["final"] else "extra evaluation (not final)"
+    console.print(f"appended to {Path(args.run_dir) / 'evals.jsonl'} as a rescored {where}")
+    if record["dropped"]:
+        console.print(f"[yellow]note:[/] the previous final evaluation also had {', '.join(record['dropped'])}; "
+                      "add its metrics to --metrics to keep them on the leaderboard")
+    return 0
