@@ -72,7 +72,7 @@ class BenchConfig:
     plain_sample_batch: int = 64  # what a plain sampling loop uses: the training batch
     suite_runs: int = 8
     suite_steps: int = 20
-    eval_samples: int = 500
+    eval_samples: int = 200  # Inception-v3: ~5 img/s on 2 CPU cores
     loader_workers: int = 0
     compile: bool = False
     only: tuple[str, ...] = ()  # substrings of case names to keep; () = all
@@ -110,11 +110,11 @@ def bench_suite_text(model: str, width: int, batch_size: int, steps: int, *, nam
 
 
 def make_run(plugins: Any, model: str, width: int, batch_size: int = 64, steps: int = 10,
-             train: Optional[dict[str, Any]] = None) -> Any:
+             train: Optional[dict[str, Any]] = None, resolution: int = 32) -> Any:
     """One validated RunSpec, through the same suite loader users go through."""
     from .suite import load_suite
 
-    text = bench_suite_text(model, width, batch_size, steps, train=train)
+    text = bench_suite_text(model, width, batch_size, steps, train=train, resolution=resolution)
     return load_suite(plugins, "<bench>.toml", text=text).runs[0]
 
 
@@ -303,6 +303,49 @@ def plain_sample(G: torch.nn.Module, n: int, latent_dim: int, batch_size: int) -
     return torch.cat(out)
 
 
+# -- FLOPs ------------------------------------------------------------------------------------
+class _NoModules:
+    """Stands in for FlopCounterMode's module tracker: every count goes to "Global"."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> "_NoModules":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def flat_flop_counter(cls: Any = None) -> Any:
+    """torch.utils.flop_counter.FlopCounterMode without its per-module tracker, whose backward
+    hooks make torch.autograd.grad on a leaf fail ("A leaf node was passed to
+    _will_engine_execute_node"): the gradient penalty's double backward. Totals are the same."""
+    if cls is None:
+        from torch.utils.flop_counter import FlopCounterMode as cls
+
+    counter = cls(display=False)
+    counter.mod_tracker = _NoModules()
+    return counter
+
+
+def step_flops(trainer: Any) -> dict[str, Any]:
+    """artifacts._flops (what throughput.json reports); where its module tracker fails on a
+    double backward, the same function with the flat counter."""
+    import torch.utils.flop_counter as fc
+
+    from .artifacts import _flops
+
+    out = _flops(trainer)
+    if out.get("flops_per_image"):
+        return out
+    original = fc.FlopCounterMode
+    fc.FlopCounterMode = lambda display=False, **kw: flat_flop_counter(original)  # type: ignore[assignment]
+    try:
+        return _flops(trainer)
+    finally:
+        fc.FlopCounterMode = original  # type: ignore[assignment]
+
+
 # -- timing -----------------------------------------------------------------------------------
 def interleave(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
     """Call every variant once per repeat, rotating the order (ABC, BCA, CAB, ...) so that
@@ -358,8 +401,6 @@ def _goal(case: dict[str, Any], key: str, value: float, width_kind: str = "any")
 def case_training(plugins: Any, model: str, width_kind: str, width: int, cfg: BenchConfig,
                   log: Callable[[str], None]) -> dict[str, Any]:
     """ganbench's Trainer against the DataLoader loop and the in-memory tensor loop."""
-    from .artifacts import _flops
-
     run = make_run(plugins, model, width, cfg.batch_size)
     data = load_data(plugins, run)
     gb = GanbenchLoop(plugins, run, data)
@@ -371,7 +412,7 @@ def case_training(plugins: Any, model: str, width_kind: str, width: int, cfg: Be
     log(f"  {model} width {width}: timing {cfg.repeats} x {steps} steps x 3 variants")
     samples = interleave({"ganbench": lambda: gb.fit(steps), "plain_dataloader": lambda: dl.fit(steps),
                           "plain_tensor": lambda: pt.fit(steps)}, cfg.repeats)
-    flops = _flops(gb.trainer)
+    flops = step_flops(gb.trainer)
     case = _case(f"train/{model}/w{width}", "train", samples, "img/s", model=model, width=width,
                  width_kind=width_kind, steps_per_repeat=steps, batch_size=cfg.batch_size,
                  n_critic=run.train.n_critic, loader_workers=cfg.loader_workers,
@@ -434,12 +475,14 @@ def case_sampling(plugins: Any, model: str, width_kind: str, width: int, cfg: Be
     return case
 
 
+EVAL_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_eval.py"
+
+
 def _eval_measure() -> Optional[Callable[..., Any]]:
-    """The evaluation benchmark's measurement function from scripts/bench_eval.py, if any."""
-    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_eval.py"
-    if not path.exists():
+    """scripts/bench_eval.py's ``measure(num_samples, repeats)`` if it has one."""
+    if not EVAL_SCRIPT.exists():
         return None
-    spec = importlib.util.spec_from_file_location("_ganbench_bench_eval", path)
+    spec = importlib.util.spec_from_file_location("_ganbench_bench_eval", EVAL_SCRIPT)
     if spec is None or spec.loader is None:
         return None
     module = importlib.util.module_from_spec(spec)
@@ -447,18 +490,39 @@ def _eval_measure() -> Optional[Callable[..., Any]]:
     return getattr(module, "measure", None)
 
 
+def _eval_by_script(num_samples: int, repeats: int) -> dict[str, list[float]]:
+    """Run scripts/bench_eval.py (it alternates ganbench and direct torch-fidelity, caches
+    warm) and read its per-repeat lines "ganbench X s, torch-fidelity Y s"."""
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(EVAL_SCRIPT), "--num-samples", str(num_samples),
+                           "--repeats", str(repeats)], capture_output=True, text=True)
+    pairs = re.findall(r"^\s+ganbench ([0-9.]+) s, torch-fidelity ([0-9.]+) s", proc.stdout, re.M)
+    if proc.returncode or len(pairs) != repeats:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise _Skip(f"scripts/bench_eval.py failed or printed no timings ({tail[0]})")
+    return {"ganbench": [float(a) for a, _ in pairs], "direct": [float(b) for _, b in pairs]}
+
+
 def case_eval(cfg: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """FID+IS+KID through ganbench against torch-fidelity called directly (warm caches).
 
-    Reuses ``measure(num_samples, repeats)`` from scripts/bench_eval.py, which must return
-    ``{"ganbench": [seconds...], "direct": [seconds...]}`` measured interleaved."""
+    The measurement is scripts/bench_eval.py's (the evaluation's owner wrote it): its
+    ``measure(num_samples, repeats) -> {"ganbench": [s...], "direct": [s...]}`` when it has
+    one, else the script itself in a subprocess."""
+    if not EVAL_SCRIPT.exists():
+        raise _Skip("scripts/bench_eval.py is not in this checkout")
+    log(f"  evaluation: FID+IS+KID on {cfg.eval_samples} samples, {cfg.repeats} repeats (scripts/bench_eval.py)")
     measure = _eval_measure()
-    if measure is None:
-        raise _Skip("scripts/bench_eval.py (with measure(num_samples, repeats)) is not in this checkout")
-    log(f"  evaluation: FID+IS+KID on {cfg.eval_samples} samples, {cfg.repeats} repeats")
-    got = measure(num_samples=cfg.eval_samples, repeats=cfg.repeats)
+    if measure is not None:
+        got = measure(num_samples=cfg.eval_samples, repeats=cfg.repeats)
+    else:
+        got = _eval_by_script(cfg.eval_samples, cfg.repeats)
     samples = {k: [cfg.eval_samples / s for s in got[k]] for k in ("ganbench", "direct")}
-    case = _case("eval/fid+is+kid", "eval", samples, "img/s", images=cfg.eval_samples)
+    case = _case("eval/fid+is+kid", "eval", samples, "img/s", images=cfg.eval_samples,
+                 seconds={k: list(v) for k, v in got.items()})
     _goal(case, "vs_direct", ratio(samples, "ganbench", "direct"))
     return case
 

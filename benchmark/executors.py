@@ -314,6 +314,7 @@ class ProcessExecutor(Executor):
             raise GanbenchError(f"--workers must be at least 1, found {workers}")
         if retries < 0:
             raise GanbenchError(f"--retries must be ≥ 0, found {retries}")
+        gpu_assignment(1, gpus_per_run, [])  # checks --gpus-per-run before anything starts
         self.workers, self.gpus_per_run, self.retries = workers, gpus_per_run, retries
         self._plan: Optional[_Plan] = None
 
@@ -470,6 +471,8 @@ class ProcessExecutor(Executor):
             while plan.queue or settled or any(w.run is not None for w in workers):
                 dispatch()
                 report()
+                if not plan.queue and all(w.run is None for w in workers):
+                    break
                 live = [w for w in workers if not w.reaped]
                 wait([x for w in live for x in (w.conn, w.proc.sentinel)], timeout=1.0)
                 for w in live:

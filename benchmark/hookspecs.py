@@ -79,6 +79,6 @@ def ganbench_run_finished(run: "RunInfo", status: str, error: str | None) -> Non
 
 @hookspec
 def ganbench_leaderboard_columns(rows: list[dict[str, Any]]) -> list[str] | None:
-    """Add columns to the leaderboard: set ``row[column] = value`` on each row
-    (rows are dicts with "runs", the run records of that group) and return the new
-    column names. Results of all plugins are concatenated."""
+    """Add columns to the leaderboard: set ``row["extra"][column] = value`` on each row
+    (rows are dicts with "coords", "scores" and "runs", the run ids of that group) and
+    return the new column names. Results of all plugins are concatenated."""

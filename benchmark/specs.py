@@ -62,7 +62,9 @@ class ModelSpec:
     returns source scores of shape (N,) (raw logits, never a sigmoid), or a tuple
     (scores, class_logits) when the model has an auxiliary classifier.
     recipe: defaults for [train] keys (loss, regularizers, optimizer, lr_g, lr_d,
-    betas_g, betas_d, n_critic, ...), overridable by any suite.
+    betas_g, betas_d, n_critic, ...), and optionally plugin tables such as
+    ``{"optimizers": {"sgd": {"momentum": 0.5}}}``; the weakest layer, so any suite
+    overrides it.
     traits: facts losses can require or refuse ("d_batchnorm", "aux_classifier",
     "conditional", "critic").
     """

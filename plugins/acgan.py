@@ -17,11 +17,15 @@ stages (28 -> 2 up-sampling stages from 7x7, 64 -> 4 from 4x4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class ACGANOptions:
             raise GanbenchError(f"dropout must be in [0, 1), found {self.dropout}")
 
 
-def build(ctx: ModelContext):
+def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import AuxClassifierDiscriminator, ProjectedGenerator
@@ -76,7 +80,7 @@ def build(ctx: ModelContext):
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="acgan",
         description="AC-GAN: class-conditional G, D with source and auxiliary classifier heads, Adam 2e-4 (0.5, 0.999)",

@@ -4,18 +4,22 @@ Convolutional Generative Adversarial Networks", ICLR 2016).
 Strided (transposed) convolutions, no pooling and no hidden fully connected layers,
 batch norm everywhere except G's output and D's input, ReLU in G, LeakyReLU 0.2 in D,
 tanh output, weights from N(0, 0.02); Adam 2e-4, betas (0.5, 0.999), BCE.
-The builders are shared by the other convolutional families (WGAN, WGAN-GP, LSGAN,
-SNGAN), which change only D's normalisation and the recipe.
+build_generator and build_discriminator are public API for other families: WGAN and
+WGAN-GP (and third-party recipes such as ganbench-ragan) reuse them and change only
+D's normalisation and the recipe.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def layout(resolution: int) -> tuple[int, int]:
     return start, n
 
 
-def init_weights(module):
+def init_weights(module: "nn.Module") -> None:
     """N(0, 0.02) for convolutions, N(1, 0.02) and zero bias for norm layers (paper, sec. 4)."""
     import torch.nn as nn
     for m in module.modules():
@@ -54,7 +58,7 @@ def init_weights(module):
             nn.init.zeros_(m.bias)
 
 
-def build_generator(ctx: ModelContext, width: int):
+def build_generator(ctx: ModelContext, width: int) -> "nn.Module":
     import torch.nn as nn
 
     from ganbench_plugins._nets import Generator
@@ -72,7 +76,8 @@ def build_generator(ctx: ModelContext, width: int):
     return g
 
 
-def build_discriminator(ctx: ModelContext, width: int, norm: str = "batch", spectral: bool = False):
+def build_discriminator(ctx: ModelContext, width: int, norm: str = "batch",
+                        spectral: bool = False) -> "nn.Module":
     import torch.nn as nn
 
     from ganbench_plugins._nets import Discriminator
@@ -82,7 +87,7 @@ def build_discriminator(ctx: ModelContext, width: int, norm: str = "batch", spec
     chans = [width * 2 ** (j + 1) for j in range(n)]  # 32x32, width 64: 128, 256, 512
     sn = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
 
-    def norm_layer(ch: int, side: int):
+    def norm_layer(ch: int, side: int) -> nn.Module:
         if norm == "batch":
             return nn.BatchNorm2d(ch)
         if norm == "layer":
@@ -100,13 +105,13 @@ def build_discriminator(ctx: ModelContext, width: int, norm: str = "batch", spec
     return d
 
 
-def build(ctx: ModelContext):
+def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     o: DCGANOptions = ctx.options or DCGANOptions()
     return build_generator(ctx, o.width), build_discriminator(ctx, o.width, o.d_norm, o.spectral_norm)
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="dcgan",
         description="DCGAN: strided-conv G/D with batch norm, BCE, Adam 2e-4 (0.5, 0.999)",

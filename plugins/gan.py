@@ -15,11 +15,15 @@ decay are left out (the harness has no schedules).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class GANOptions:
             raise GanbenchError(f"dropout must be in [0, 1), found {self.dropout}")
 
 
-def build(ctx: ModelContext):
+def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import Maxout, MLPDiscriminator, MLPGenerator
@@ -61,7 +65,7 @@ def build(ctx: ModelContext):
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="gan",
         description="vanilla GAN: MLP G (ReLU) and maxout D with dropout, non-saturating loss, SGD",

@@ -11,10 +11,15 @@ g_loss(fake_cls_logits, y_fake, options), added to the adversarial terms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import LossSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import Tensor
 
 
 def _no_smoothing(real_target: float, loss: str) -> None:
@@ -24,7 +29,7 @@ def _no_smoothing(real_target: float, loss: str) -> None:
 
 
 # -- bce / minimax (Goodfellow et al. 2014) -------------------------------------------
-def bce_d(real, fake, real_target, options):
+def bce_d(real: "Tensor", fake: "Tensor", real_target: float, options: Any) -> "Tensor":
     """-log D(x) - log(1 - D(G(z))), with D = sigmoid(score) inside the stable logits form."""
     import torch
     import torch.nn.functional as F
@@ -32,13 +37,13 @@ def bce_d(real, fake, real_target, options):
             + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
 
 
-def bce_g(fake, real, options):
+def bce_g(fake: "Tensor", real: Optional["Tensor"], options: Any) -> "Tensor":
     """Non-saturating: maximise log D(G(z)) (Goodfellow et al. 2014, sec. 3)."""
     import torch.nn.functional as F
     return F.softplus(-fake).mean()
 
 
-def minimax_g(fake, real, options):
+def minimax_g(fake: "Tensor", real: Optional["Tensor"], options: Any) -> "Tensor":
     """Saturating: minimise log(1 - D(G(z))) = -softplus(score), the game's value as written.
 
     Its gradient vanishes when D confidently rejects G's samples, which is why the
@@ -49,24 +54,24 @@ def minimax_g(fake, real, options):
 
 
 # -- wasserstein (Arjovsky et al. 2017) -------------------------------------------
-def wasserstein_d(real, fake, real_target, options):
+def wasserstein_d(real: "Tensor", fake: "Tensor", real_target: float, options: Any) -> "Tensor":
     """The critic maximises E[f(x)] - E[f(G(z))]: minimise its negative."""
     _no_smoothing(real_target, "wasserstein")
     return fake.mean() - real.mean()
 
 
-def wasserstein_g(fake, real, options):
+def wasserstein_g(fake: "Tensor", real: Optional["Tensor"], options: Any) -> "Tensor":
     return -fake.mean()
 
 
 # -- hinge (Lim & Ye 2017; Miyato et al. 2018; Zhang et al. 2019) ------------------
-def hinge_d(real, fake, real_target, options):
+def hinge_d(real: "Tensor", fake: "Tensor", real_target: float, options: Any) -> "Tensor":
     import torch.nn.functional as F
     _no_smoothing(real_target, "hinge")
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
 
-def hinge_g(fake, real, options):
+def hinge_g(fake: "Tensor", real: Optional["Tensor"], options: Any) -> "Tensor":
     return -fake.mean()
 
 
@@ -82,14 +87,14 @@ class LSGANOptions:
             raise GanbenchError(f"a and b must differ (D's fake and real targets), found a = b = {self.a}")
 
 
-def lsgan_d(real, fake, real_target, options):
+def lsgan_d(real: "Tensor", fake: "Tensor", real_target: float, options: Any) -> "Tensor":
     """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] (eq. 2); smoothing moves b toward a."""
     o: LSGANOptions = options or LSGANOptions()
     b = o.a + (o.b - o.a) * real_target
     return 0.5 * ((real - b) ** 2).mean() + 0.5 * ((fake - o.a) ** 2).mean()
 
 
-def lsgan_g(fake, real, options):
+def lsgan_g(fake: "Tensor", real: Optional["Tensor"], options: Any) -> "Tensor":
     """1/2 E[(D(G(z)) - c)^2]."""
     o: LSGANOptions = options or LSGANOptions()
     return 0.5 * ((fake - o.c) ** 2).mean()
@@ -105,14 +110,15 @@ class AuxCEOptions:
             raise GanbenchError(f"weight must be ≥ 0, found {self.weight}")
 
 
-def aux_ce_d(real_cls, fake_cls, y_real, y_fake, options):
+def aux_ce_d(real_cls: "Tensor", fake_cls: "Tensor", y_real: "Tensor", y_fake: "Tensor",
+             options: Optional["AuxCEOptions"]) -> "Tensor":
     """D maximises L_S + L_C: the class log-likelihood of real *and* generated images."""
     import torch.nn.functional as F
     w = (options or AuxCEOptions()).weight
     return w * (F.cross_entropy(real_cls, y_real) + F.cross_entropy(fake_cls, y_fake))
 
 
-def aux_ce_g(fake_cls, y_fake, options):
+def aux_ce_g(fake_cls: "Tensor", y_fake: "Tensor", options: Optional["AuxCEOptions"]) -> "Tensor":
     """G maximises L_C - L_S: its samples should be classified as the class it was given."""
     import torch.nn.functional as F
     w = (options or AuxCEOptions()).weight
@@ -120,14 +126,14 @@ def aux_ce_g(fake_cls, y_fake, options):
 
 
 @hookimpl
-def ganbench_register_losses(registry):
+def ganbench_register_losses(registry: Any) -> None:
     registry.add(LossSpec("bce", "non-saturating binary cross-entropy (Goodfellow et al. 2014; DCGAN)",
                           "adversarial", d_loss=bce_d, g_loss=bce_g,
                           paper="Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014"))
     registry.add(LossSpec("minimax", "original saturating GAN loss: G minimises log(1 - D(G(z)))",
                           "adversarial", d_loss=bce_d, g_loss=minimax_g,
                           paper="Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014"))
-    registry.add(LossSpec("wasserstein", "Wasserstein critic loss E[f(fake)] - E[f(real)]; needs a Lipschitz "
+    registry.add(LossSpec("wasserstein", "Wasserstein critic loss: mean f(fake) - mean f(real); needs a Lipschitz "
                           "constraint (weight-clipping, gradient-penalty or spectral norm)",
                           "adversarial", d_loss=wasserstein_d, g_loss=wasserstein_g,
                           paper="Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"))

@@ -12,11 +12,15 @@ learning rate 0.001, the paper's setting for LSGANs on the scene data sets (sec.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class LSGANOptions:
             raise GanbenchError(f"width must be ≥ 1, found {self.width}")
 
 
-def build(ctx: ModelContext):
+def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import Discriminator, ProjectedGenerator
@@ -73,7 +77,7 @@ def build(ctx: ModelContext):
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="lsgan",
         description="LSGAN: least-squares loss (a, b, c = 0, 1, 1), the paper's conv nets, Adam 1e-3 (0.5, 0.999)",

@@ -9,18 +9,26 @@ statistics couple the samples, so "the gradient for one image" is not defined
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import LossSpec
 
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
 
-def _scores(out):
+    from torch import Tensor, nn
+
+    Critic = Callable[..., Any]  # D(x, y) -> scores or (scores, class_logits)
+
+
+def _scores(out: Any) -> "Tensor":
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def _refuse_batchnorm(D, name: str) -> None:
+def _refuse_batchnorm(D: "Critic", name: str) -> None:
     """The static trait check misses options that add batch norm (dcgan d_norm, third-party
     models without the trait): check the module itself, once per D."""
     from torch import nn
@@ -44,7 +52,8 @@ class GradientPenaltyOptions:
             raise GanbenchError(f"weight must be ≥ 0, found {self.weight}")
 
 
-def gradient_penalty(D, real, fake, y_real, y_fake, options):
+def gradient_penalty(D: "Critic", real: "Tensor", fake: "Tensor", y_real: Optional["Tensor"],
+                     y_fake: Optional["Tensor"], options: Optional[GradientPenaltyOptions]) -> "Tensor":
     """lambda * E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1].
 
     One eps per image (Algorithm 1). Conditional critics see the real image's label.
@@ -71,7 +80,8 @@ class R1Options:
             raise GanbenchError(f"gamma must be ≥ 0, found {self.gamma}")
 
 
-def r1_penalty(D, real, fake, y_real, y_fake, options):
+def r1_penalty(D: "Critic", real: "Tensor", fake: Optional["Tensor"], y_real: Optional["Tensor"],
+               y_fake: Optional["Tensor"], options: Optional[R1Options]) -> "Tensor":
     """gamma/2 * E_real[||grad_x D(x)||^2]: penalise D's slope on the data only."""
     import torch
     o: R1Options = options or R1Options()
@@ -92,7 +102,7 @@ class WeightClippingOptions:
             raise GanbenchError(f"clip must be > 0, found {self.clip}")
 
 
-def clip_weights(D, options) -> None:
+def clip_weights(D: "nn.Module", options: Optional[WeightClippingOptions]) -> None:
     """Clamp all of the critic's parameters (batch-norm affine ones included, as in the
     paper's code) so that the critic lies in a compact set of K-Lipschitz functions."""
     import torch
@@ -103,7 +113,7 @@ def clip_weights(D, options) -> None:
 
 
 @hookimpl
-def ganbench_register_losses(registry):
+def ganbench_register_losses(registry: Any) -> None:
     registry.add(LossSpec("gradient-penalty", "WGAN-GP: lambda (||grad D(x_hat)|| - 1)^2 on random interpolates",
                           "regularizer", penalty=gradient_penalty, options=GradientPenaltyOptions,
                           refuses=frozenset({"d_batchnorm"}),

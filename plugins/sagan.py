@@ -16,11 +16,15 @@ channels, as the SNGAN and BigGAN 32x32 ResNets do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class SAGANOptions:
             raise GanbenchError(f"width must be ≥ 2, found {self.width}")
 
 
-def build(ctx: ModelContext):
+def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from ganbench_plugins._nets import SAGANDiscriminator, SAGANGenerator
     from ganbench_plugins.dcgan import layout
 
@@ -47,7 +51,7 @@ def build(ctx: ModelContext):
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="sagan",
         description="SAGAN: SN ResNet G and D with self-attention, hinge loss, TTUR 1e-4/4e-4 Adam (0, 0.9); "

@@ -13,11 +13,15 @@ resolutions change the number of stages (28 -> 2 from 7x7, 64 -> 4 from 4x4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class SNGANOptions:
             raise GanbenchError(f"width must be ≥ 1, found {self.width}")
 
 
-def build(ctx: ModelContext):
+def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import Discriminator, ProjectedGenerator, spectral
@@ -66,7 +70,7 @@ def build(ctx: ModelContext):
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="sngan",
         description="SNGAN: standard CNN, spectral norm on every D layer, hinge loss, Adam 2e-4 (0.5, 0.999)",

@@ -14,12 +14,15 @@ replaces clipping, Adam lr 1e-4 with betas (0, 0.9), 5 critic steps (Algorithm 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ganbench import hookimpl
 from ganbench.config import opt
 from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -42,20 +45,20 @@ class WGANGPOptions:
             raise GanbenchError(f"width must be ≥ 1, found {self.width}")
 
 
-def build_wgan(ctx: ModelContext):
+def build_wgan(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from ganbench_plugins.dcgan import build_discriminator, build_generator
     o: WGANOptions = ctx.options or WGANOptions()
     return build_generator(ctx, o.width), build_discriminator(ctx, o.width, "batch")
 
 
-def build_wgan_gp(ctx: ModelContext):
+def build_wgan_gp(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from ganbench_plugins.dcgan import build_discriminator, build_generator
     o: WGANGPOptions = ctx.options or WGANGPOptions()
     return build_generator(ctx, o.width), build_discriminator(ctx, o.width, o.d_norm)
 
 
 @hookimpl
-def ganbench_register_models(registry):
+def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
         name="wgan",
         description="WGAN: DCGAN nets as a critic, Wasserstein loss, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",

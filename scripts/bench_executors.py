@@ -1,9 +1,11 @@
 """Wall time of one narrow CPU suite under each executor, and Ray's scheduling overhead.
 
 The suite is the quickstart with two more seeds (8 runs: latent 16/64 × seeds 0–3, width
-16, 16×16 digits) and fewer steps. train.threads is left at 0, as a user would: the local
-executor gives each run every core, the process and Ray executors split the cores between
-their workers (which also changes the numbers slightly: see ganbench.executors).
+16, 16×16 digits) and fewer steps. train.threads is left at 0 by default, as a user would: the
+local executor gives each run every core, the process and Ray executors split the cores
+between their workers (which also changes the numbers slightly: see ganbench.executors);
+--threads 1 pins it, which separates the gain of running runs side by side from the loss
+of multi-threaded kernels on a machine whose cores other work is also using.
 
 Before timing, one 1-step run warms the cache (the classifier metric trains its CNN once
 per data set), so every executor finds it trained. Each executor then runs the suite into
@@ -14,7 +16,7 @@ Ray overhead is reported two ways: (a) in the suite, the time from a free slot (
 submitted, or the previous run on that slot finished) to the task's first line running;
 (b) no-op tasks, one at a time: submit → start and the full round trip.
 
-    python scripts/bench_executors.py [--steps 150] [--workers 2] [--executors local,process,ray]
+    python scripts/bench_executors.py [--steps 150] [--workers 2] [--threads 0] [--executors local,process,ray]
 
 Timings on a shared machine are noisy: run it on an otherwise idle one, or repeat.
 """
@@ -31,19 +33,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def suite_sets(steps: int) -> list[str]:
+def suite_sets(steps: int, threads: int) -> list[str]:
     return ["matrix.seed=[0, 1, 2, 3]", f"train.steps={steps}", f"train.checkpoint_every={steps}",
-            f"train.sample_every={max(1, steps // 3)}", "metrics.num_samples=500"]
+            f"train.sample_every={max(1, steps // 3)}", "metrics.num_samples=500", f"train.threads={threads}"]
 
 
-def run_once(name: str, workers: int, steps: int, results: Path) -> tuple[float, Any]:
+def run_once(name: str, workers: int, steps: int, threads: int, results: Path) -> tuple[float, Any]:
     from ganbench.executors import get_executor
     from ganbench.plugins import load_plugins
     from ganbench.runner import run_suite
     from ganbench.suite import load_suite
 
     plugins = load_plugins()
-    suite = load_suite(plugins, ROOT / "suites" / "quickstart.toml", suite_sets(steps))
+    suite = load_suite(plugins, ROOT / "suites" / "quickstart.toml", suite_sets(steps, threads))
     executor = get_executor(name, workers=workers)
     t0 = time.perf_counter()
     result = run_suite(plugins, suite, results, executor)
@@ -85,6 +87,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150, help="G steps per run (default 150)")
     ap.add_argument("--workers", type=int, default=2, help="process workers / concurrent Ray tasks")
     ap.add_argument("--executors", default="local,process,ray", help="comma-separated (default: all three)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="pin train.threads (default 0: local uses every core per run, workers split them)")
     args = ap.parse_args()
     names = [n.strip() for n in args.executors.split(",") if n.strip()]
 
@@ -113,19 +117,19 @@ def main() -> None:
                          logging_level=logging.WARNING, object_store_memory=256 * 2**20)
                 ray_info["init"] = time.perf_counter() - t0
                 try:
-                    wall, executor = run_once(name, args.workers, args.steps, results)
+                    wall, executor = run_once(name, args.workers, args.steps, args.threads, results)
                     ray_info["gaps"] = dispatch_gaps(executor.timings, args.workers)
                     ray_info["noop_start"], ray_info["noop_trip"] = ray_noop_latency(ray)
                 finally:
                     ray.shutdown()
             else:
-                wall, executor = run_once(name, args.workers, args.steps, results)
+                wall, executor = run_once(name, args.workers, args.steps, args.threads, results)
             print(f"{name}: {wall:.1f} s")
             rows.append((name, wall))
 
     cpus = usable_cpus()
     print(f"\n8 runs × {args.steps} steps (quickstart, width 16, 16×16), {cpus} usable cores, "
-          f"{args.workers} workers for process/ray")
+          f"{args.workers} workers for process/ray, train.threads={args.threads or 'unpinned'}")
     print(f"{'executor':<22}{'wall s':>9}{'s/run':>8}{'vs local':>10}")
     base = dict(rows).get("local")
     for name, wall in rows:

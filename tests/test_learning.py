@@ -18,6 +18,9 @@ import torch
 
 from ganbench.specs import ModelContext
 from ganbench.testing import SuiteRun, fresh_plugins, run_suite_text, score_generator
+from ganbench.testing import single_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 #: family -> (steps, [train] extras, [models.<name>] options)
 FAMILIES = {
@@ -72,7 +75,7 @@ def untrained_score(result: SuiteRun) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", list(FAMILIES))
-def test_family_learns_on_digits(model, tmp_path, single_thread):  # noqa: F811
+def test_family_learns_on_digits(model, tmp_path):
     steps, extra, options = FAMILIES[model]
     result = train(model, tmp_path, steps, extra, options)
     run = next(iter(result.runs.values()))
@@ -97,7 +100,7 @@ def check_sample_cli(run_dir: Path, tmp_path: Path) -> None:
     assert main(["sample", str(run_dir), "--class", "eleven", "-o", str(tmp_path / "x.png")]) == 2
 
 
-def test_conditional_sagan_trains_and_samples_a_class(tmp_path, single_thread):  # noqa: F811
+def test_conditional_sagan_trains_and_samples_a_class(tmp_path):
     result = train("sagan", tmp_path, 4, "conditional = true\nlog_every = 2", "width = 2")
     run = next(iter(result.runs.values()))
     assert run.state == "done", run.error
@@ -110,12 +113,9 @@ def test_conditional_sagan_trains_and_samples_a_class(tmp_path, single_thread): 
     assert any(isinstance(m, torch.nn.Embedding) for m in G.modules())  # conditional BN was built
 
 
-def test_unconditional_run_refuses_a_class(tmp_path, single_thread):  # noqa: F811
+def test_unconditional_run_refuses_a_class(tmp_path):
     from ganbench.cli import main
     result = train("dcgan", tmp_path, 2, "log_every = 1", "width = 2")
     run = next(iter(result.runs.values()))
     assert run.state == "done", run.error
     assert main(["sample", str(run.dir), "--class", "3", "-o", str(tmp_path / "x.png")]) == 2
-
-
-from ganbench.testing import single_thread  # noqa: E402,F401  (fixture)

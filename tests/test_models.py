@@ -186,7 +186,7 @@ def test_suite_overrides_a_recipes_plugin_table(plugins):
     (["acgan"], "conditional = false", "needs class labels but the run is unconditional"),
     (["acgan"], 'aux_loss = ""', "has an auxiliary classifier head but train.aux_loss is empty"),
     (["dcgan"], "conditional = true", "cannot be trained conditionally"),
-    (["dcgan"], 'loss = "aux-ce"', "is a auxiliary term, not an adversarial one"),
+    (["dcgan"], 'loss = "aux-ce"', "auxiliary term, not an adversarial one"),
     (["dcgan"], 'regularizers = ["hinge"]', "not a regularizer one"),
 ])
 def test_incompatible_combinations_are_validation_errors(plugins, models, train, message):
