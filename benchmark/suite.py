@@ -159,11 +159,12 @@ class SuiteLoader:
             if "=" not in item:
                 raise GanbenchError(f"--set expects KEY=VALUE, found '{item}'", hint="e.g. --set train.steps=200")
             key, value = item.split("=", 1)
-            path = tuple(key.strip().split("."))
+            key = key.strip()
+            path = tuple(key.split("."))
+            if path[0] == "matrix" and len(path) > 1:  # matrix."train.n_critic" or matrix.train.n_critic
+                path = ("matrix", key[len("matrix."):].strip("\"'"))
             if path[0] not in TOP_LEVEL or path[0] == "override":
                 raise GanbenchError(f"--set {key}: unknown table '{path[0]}'{did_you_mean(path[0], TOP_LEVEL[:-1])}")
-            if path[0] == "matrix" and len(path) > 2:  # matrix."train.n_critic"
-                path = ("matrix", ".".join(path[1:]))
             _set_path(data, path, parse_value(value.strip()))
         return data
 

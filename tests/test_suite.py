@@ -176,3 +176,9 @@ def test_bad_set_and_filter(plugins):
 def test_every_shipped_suite_parses(plugins, root):
     suite = load_suite(plugins, root / "suites" / "quickstart.toml")
     assert len(suite.runs) == 4 and suite.name == "quickstart"
+
+
+def test_set_a_dotted_matrix_axis(plugins):
+    for key in ('matrix."train.n_critic"', "matrix.train.n_critic"):
+        suite = load(plugins, BASE, sets=[f"{key}=[1, 2]", "matrix.seed=[0]", "matrix.latent_dim=[16]"])
+        assert [r.train.n_critic for r in suite.runs] == [1, 2]
