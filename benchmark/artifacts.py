@@ -257,8 +257,8 @@ class RunWriter:
         return out
 
 
-def _probe_steps(trainer: Any, min_rounds: int = 2, max_rounds: int = 20,
-                 budget_s: float = 1.0) -> dict[str, Any]:
+def _probe_steps(trainer: Any, min_rounds: int = 2, max_rounds: int = 10,
+                 budget_s: float = 0.5) -> dict[str, Any]:
     """ms per D step and per G step, timed apart (synchronised on CUDA) over a few extra
     iterations after a warm-up one. Runs at the very end: the updates are discarded."""
     n = trainer.cfg.n_critic
@@ -293,17 +293,18 @@ def _probe_steps(trainer: Any, min_rounds: int = 2, max_rounds: int = 20,
                            f"each, batch {trainer.cfg.batch_size}); a G step includes D's forward and backward"}
 
 
-def _probe_generation(trainer: Any, batch_size: int) -> Optional[float]:
+def _probe_generation(trainer: Any, batch_size: int, budget_s: float = 0.25) -> Optional[float]:
     """Images per second from G in inference mode at the evaluation batch size,
     quantisation included, synchronised on CUDA (one warm-up batch first)."""
     try:
         generate = trainer.sampler(batch_size, seed=0)
         generate(min(batch_size, 64))
         _sync(trainer.device)
-        n = 2 * batch_size
-        t0 = time.perf_counter()
-        generate(n)
-        _sync(trainer.device)
+        n, t0 = 0, time.perf_counter()
+        while n < 4 * batch_size and (n == 0 or time.perf_counter() - t0 < budget_s):
+            generate(batch_size)
+            _sync(trainer.device)
+            n += batch_size
         return n / (time.perf_counter() - t0)
     except Exception:
         return None

@@ -13,13 +13,16 @@ optimizer, batch and number of steps:
 The baselines follow ganbench's algorithm exactly (the last critic step's fake batch is
 reused for the G step, the G forwards of earlier critic steps run without a graph), so a
 ratio measures implementation, never a different recipe. Fed the same random generator,
-``PlainLoop(source="tensor")`` reproduces the Trainer's numbers: the speed-equivalence
-tests use it as the reference.
+``PlainLoop(source="tensor")`` reproduces the Trainer's numbers (bit for bit with the same
+optimizer kernel): tests/test_speed_equivalence.py uses it as the reference.
 
 Absolute times drift (other processes, clocks), ratios hold better: the variants of a case
 run interleaved in a rotating order (ABC, BCA, CAB, ...) and a ratio is the median of the
-per-repeat ratios. Training img/s of ganbench is the figure Trainer.fit measures, and FLOPs
-per image come from the same probe as a run's throughput.json (``artifacts._flops``).
+per-repeat ratios. Training img/s of ganbench is the figure Trainer.fit measures (what a
+run's throughput.json reports as train_img_per_s), and FLOPs per image come from the probe
+that writes throughput.json's flops_per_image (``artifacts._flops``, see ``step_flops``).
+Speed ratios > 1 favour ganbench; the evaluation's goal "time ≤ 1.1 x direct" is the speed
+ratio ≥ 1 / 1.1.
 """
 from __future__ import annotations
 
@@ -72,6 +75,8 @@ class BenchConfig:
     plain_sample_batch: int = 64  # what a plain sampling loop uses: the training batch
     suite_runs: int = 8
     suite_steps: int = 20
+    #: each repeat trains 2 x 8 runs, ~6 s of fixed cost each on 2 cores (probes, plots)
+    suite_repeats: int = 5
     eval_samples: int = 200  # Inception-v3: ~5 img/s on 2 CPU cores
     loader_workers: int = 0
     compile: bool = False
@@ -82,7 +87,7 @@ class BenchConfig:
     def make(cls, quick: bool, **kw: Any) -> "BenchConfig":
         if quick:
             base = dict(quick=True, repeat_seconds=0.8, sample_images={"narrow": 1000, "full": 500},
-                        suite_steps=8)
+                        suite_steps=8, suite_repeats=1)
             base.update(kw)
             return cls(**base)
         return cls(**kw)
@@ -385,7 +390,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def _case(name: str, kind: str, samples: dict[str, list[float]], unit: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "unit": unit,
+    return {"name": name, "kind": kind, "unit": unit, "repeats": len(next(iter(samples.values()))),
             "median": {k: statistics.median(v) for k, v in samples.items()},
             "samples": samples, "ratios": {}, "goals": {}, **extra}
 
@@ -430,14 +435,17 @@ def case_compile(plugins: Any, model: str, width: int, cfg: BenchConfig, log: Ca
     eager, comp = GanbenchLoop(plugins, run, data), GanbenchLoop(plugins, crun, data)
     eager.fit(cfg.warmup_steps)
     t0 = time.perf_counter()
-    comp.fit(1)  # compiles G and D (forward and backward graphs)
-    compile_s = time.perf_counter() - t0
+    comp.fit(1)  # compiles G and D (forward and backward graphs): the cold compile
+    first_s = time.perf_counter() - t0
     comp.fit(cfg.warmup_steps)
+    t0 = time.perf_counter()
+    comp.fit(1)
+    compile_s = first_s - (time.perf_counter() - t0)
     steps = calibrate(lambda: eager.fit(1), cfg)
-    log(f"  {model} width {width} compiled: first step {compile_s:.1f} s")
+    log(f"  {model} width {width} compiled: first step {first_s:.1f} s (compile ≈ {compile_s:.1f} s)")
     samples = interleave({"compiled": lambda: comp.fit(steps), "eager": lambda: eager.fit(steps)}, cfg.repeats)
     case = _case(f"compile/{model}/w{width}", "compile", samples, "img/s", model=model, width=width,
-                 compile_seconds=compile_s)
+                 first_step_seconds=first_s, compile_seconds=compile_s)
     _goal(case, "vs_eager", ratio(samples, "compiled", "eager"))
     return case
 
@@ -560,13 +568,15 @@ def case_suite(plugins: Any, cfg: BenchConfig, log: Callable[[str], None]) -> di
             return len(suite.runs) / seconds  # runs per second
         return go
 
-    log(f"  suite: {len(suite.runs)} runs x {cfg.suite_steps} steps, {cfg.repeats} repeats, local vs process")
+    repeats = min(cfg.suite_repeats, cfg.repeats)
+    log(f"  suite: {len(suite.runs)} runs x {cfg.suite_steps} steps, {repeats} repeats, local vs process")
     try:
-        samples = interleave({"process_2_workers": timed("process"), "sequential": timed("local")}, cfg.repeats)
+        samples = interleave({"process_2_workers": timed("process"), "sequential": timed("local")}, repeats)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     case = _case("suite/8-runs/w16", "suite", samples, "runs/s", runs=len(suite.runs), steps=cfg.suite_steps,
-                 workers=2)
+                 workers=2,
+                 **({"note": "--quick: one repeat (each trains 16 runs); the full bench uses 5"} if repeats < 5 else {}))
     _goal(case, "vs_sequential", ratio(samples, "process_2_workers", "sequential"))
     return case
 
@@ -659,11 +669,12 @@ def render(result: dict[str, Any], console: Any) -> None:
     """The ratio table (rich)."""
     from rich.table import Table
 
-    note = " — UNDER LOAD, ratios distorted" if result.get("under_load") else ""
     la = result["load_average"]
     table = Table(title=f"ganbench bench{' --quick' if result['quick'] else ''}: {result['device']}, "
-                        f"{result['threads']} threads, matmul {result['matmul_gflops']:.0f} GFLOP/s, "
-                        f"load {la['start']:.1f}→{la['end']:.1f}{note}", title_justify="left")
+                        f"{result['threads']} threads, matmul {result['matmul_gflops']:.0f} GFLOP/s",
+                  title_justify="left", caption=f"ratio = ganbench speed / baseline speed, median of per-repeat "
+                                                f"ratios; load average {la['start']:.1f} → {la['end']:.1f}",
+                  caption_justify="left")
     for col in ("case", "ganbench", "baseline", "ratio", "goal", "ok"):
         table.add_column(col, justify="left" if col in ("case", "baseline") else "right")
     for c in result["cases"]:
@@ -684,6 +695,15 @@ def render(result: dict[str, Any], console: Any) -> None:
                       f"matmul {result['matmul_gflops']:.0f}", f"{100 * e['efficiency']:.0f}%",
                       "" if goal is None else f"≥ {100 * goal:.0f}%", ok)
     console.print(table)
+    missed = [c["name"] for c in result["cases"] if c["kind"] == "train"
+              and any(c["ratios"][k] < g for k, g in c["goals"].items())]
+    missed += [n for n, e in result["efficiency"].items() if e["goal"] and e["efficiency"] < e["goal"]]
+    if missed:
+        console.print(f"missed training goals ({', '.join(sorted(set(missed)))}): "
+                      "`python scripts/profile_step.py --model M --width W` shows where a step's time goes")
+    if result.get("under_load"):
+        console.print("[bold yellow]UNDER LOAD[/]: the load average exceeded the cores while measuring; "
+                      "these ratios are distorted, rerun on a quiet machine")
     for s in result["skipped"]:
         console.print(f"[yellow]skipped[/] {s['name']}: {s['reason']}")
 

@@ -228,9 +228,17 @@ def _worker_main(conn: Any, threads: int, cache_dir: str) -> None:
     """A worker process: load the plugins once, then run whatever the driver sends.
 
     Messages to the driver go through this worker's own pipe, never a queue shared by all
-    workers: a worker killed while writing could corrupt a shared queue for everyone."""
+    workers: a worker killed while writing could corrupt a shared queue for everyone. If the
+    driver dies, the pipe breaks and the run in hand checkpoints and stops at its next step."""
     with stop_on_signals():
         from .train import STOP
+
+        def send(msg: tuple[Any, ...]) -> None:
+            try:
+                conn.send(msg)
+            except OSError:  # the driver is gone: stop at the next step, with a checkpoint
+                STOP.set()
+
         try:
             import torch
             torch.set_num_threads(threads)
@@ -239,10 +247,10 @@ def _worker_main(conn: Any, threads: int, cache_dir: str) -> None:
             plugins = load_plugins()
             data = DataCache(plugins, Path(cache_dir))
         except BaseException as exc:  # noqa: BLE001 - reported to the driver, which raises
-            conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+            send(("fatal", f"{type(exc).__name__}: {exc}"))
             return
-        conn.send(("ready", os.getpid()))
-        while True:
+        send(("ready", os.getpid()))
+        while not STOP.is_set():
             try:
                 msg = conn.recv()
             except (EOFError, OSError, KeyboardInterrupt):
@@ -252,18 +260,15 @@ def _worker_main(conn: Any, threads: int, cache_dir: str) -> None:
             config, suite_dir = msg
             run_id = config["run_id"]
             if STOP.is_set():
-                conn.send(("declined", run_id))
+                send(("declined", run_id))
                 return
-            conn.send(("started", run_id, time.time(), os.getpid()))
-
-            def progress(rid: str, step: int, extra: dict[str, Any]) -> None:
-                conn.send(("progress", rid, step, extra))
-
+            send(("started", run_id, time.time(), os.getpid()))
             try:
                 run = spec_from_config(plugins, config)
-                state = execute_run(plugins, run, Path(suite_dir), data, progress)
+                state = execute_run(plugins, run, Path(suite_dir), data,
+                                    lambda rid, step, extra: send(("progress", rid, step, extra)))
             except KeyboardInterrupt:
-                conn.send(("interrupted", run_id))
+                send(("interrupted", run_id))
                 return
             except BaseException as exc:  # noqa: BLE001 - execute_run catches a run's own errors
                 run_dir = Path(suite_dir) / run_id
@@ -271,9 +276,7 @@ def _worker_main(conn: Any, threads: int, cache_dir: str) -> None:
                 (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
                 set_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
                 state = "failed"
-            conn.send(("finished", run_id, state, time.time()))
-            if STOP.is_set():
-                return
+            send(("finished", run_id, state, time.time()))
 
 
 @dataclass

@@ -101,8 +101,7 @@ def _smooth(values: list[float], window: int) -> list[float]:
 def _figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    return fig
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -140,7 +139,7 @@ def draw_losses(run: dict[str, Any], label: str, path: Path) -> bool:
             ax.plot(steps, values, color=colour, alpha=0.3, linewidth=0.8, label="logged")
             ax.plot(steps, _smooth(values, window), color=colour, linewidth=1.8,
                     label=f"moving average of {window} logs")
-            ax.legend(loc="upper right", fontsize=8, frameon=False)
+            ax.legend(loc="best", fontsize=8, frameon=False)
         elif values:
             ax.plot(steps, values, color=colour, linewidth=1.5, marker="o" if len(steps) <= 30 else None,
                     markersize=3)

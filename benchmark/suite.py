@@ -33,8 +33,8 @@ COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "l
                "optimizer": ("train", "optimizer"), "latent_dim": ("train", "latent_dim"),
                "seed": ("train", "seed")}
 #: keys that change no number a run produces; left out of the run id's hash
-NOT_HASHED = {("train", "log_every"), ("train", "threads"), ("train", "checkpoint_every"),
-              ("train", "device")}
+#: (CPU thread counts do change float reduction order, so train.threads is hashed)
+NOT_HASHED = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "device")}
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def main() -> None:
         print(f"saving a randomly initialised Inception-v3 to {weights} (once)")
         F.save_random_inception_weights(weights, seed=0, images=real.images[:16])
 
+    torch.manual_seed(0)  # the same G (and so the same samples) every time
     G, _ = plugins.models.get("dcgan").build(ModelContext((1, 32, 32), 64, 0, _dcgan_options(plugins, 32)))
     G = G.to(device)
     names = ["fid", "is", "kid"]
