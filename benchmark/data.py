@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DECODE_VERSION = 1  # bump when a decoder's output changes: invalidates every decoded cache
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-CHUNK_BYTES = 64 << 20  # float temporaries while converting or resizing stay below this
+CHUNK_BYTES = 32 << 20  # float temporaries while converting or resizing stay below this
 
 
 @dataclass(frozen=True)

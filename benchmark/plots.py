@@ -25,6 +25,8 @@ INDEX = "index.json"
 MAX_LINES = 10
 MAX_PANELS = 12
 DPI = 110
+#: bump when the suite-level figures change, so existing plots are redrawn
+LAYOUT = 3
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
 
@@ -171,21 +173,31 @@ def _curve_points(run: dict[str, Any], score: str) -> tuple[dict[int, float], Op
 
 
 def _facets(axes: list[str], groups: list[dict[str, Any]]) -> tuple[list[str], list[list[dict[str, Any]]], list[str]]:
-    """(line axes, panels of groups, panel axes): one line per model (or the first
-    varying axis) in a panel per value of the other varying axes, so no panel has
-    more than MAX_LINES lines."""
+    """(line axes, panels of groups, panel axes). Groups scored against different real
+    data (another data set or class subset) never share a panel: their scores are not
+    comparable. A panel with more than MAX_LINES lines keeps one line per model (or the
+    first other axis) and moves the remaining axes into panels; what is still too
+    crowded is split in order."""
     varying = _varying(axes, groups)
-    if len(groups) <= MAX_LINES or not varying:
-        return varying, [groups], []
-    line_axis = "model" if "model" in varying else varying[0]
-    panel_axes = [a for a in varying if a != line_axis]
-    panels: dict[str, list[dict[str, Any]]] = {}
-    for g in groups:
-        panels.setdefault(label_of(g["coords"], panel_axes), []).append(g)
+    panel_axes = [a for a in varying if a in ("dataset", "classes")]
+    line_axes = [a for a in varying if a not in panel_axes]
+
+    def split(by: list[str]) -> list[list[dict[str, Any]]]:
+        panels: dict[str, list[dict[str, Any]]] = {}
+        for g in groups:
+            panels.setdefault(label_of(g["coords"], by), []).append(g)
+        return list(panels.values())
+
+    panels = split(panel_axes)
+    if max(len(p) for p in panels) > MAX_LINES and len(line_axes) > 1:
+        keep = "model" if "model" in line_axes else line_axes[0]
+        panel_axes += [a for a in line_axes if a != keep]
+        line_axes = [keep]
+        panels = split(panel_axes)
     out = []
-    for members in panels.values():  # a panel with too many lines is split in order
+    for members in panels:
         out += [members[i:i + MAX_LINES] for i in range(0, len(members), MAX_LINES)]
-    return [line_axis], out, panel_axes
+    return line_axes, out, panel_axes
 
 
 def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, higher: Optional[bool],
@@ -373,7 +385,7 @@ def draw_all(suite_dir: Path, plugins: Any = None) -> list[dict[str, Any]]:
     higher = _directions(plugins).get(primary)
     device = provenance.get("device") or next((r["throughput"].get("device") for r in runs
                                                if r["throughput"].get("device")), "?")
-    key = _fingerprint(runs, [primary, higher, device, 2])
+    key = _fingerprint(runs, [primary, higher, device, LAYOUT])
     previous = [e for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput")]
     if old.get("inputs") == key and all((suite_dir / e["path"]).is_file() for e in previous):
         entries = previous + entries

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 STATES = ("pending", "running", "done", "failed", "diverged")
-FINISHED = ("done", "diverged")  # a rerun skips these; failed/interrupted runs continue
+FINISHED = ("done", "diverged")
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # a rerun skips these; failed/interrupted runs continue
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -26,6 +28,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; published folders must be readable
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -51,7 +51,7 @@ def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
             except GanbenchError as exc:
                 problems.append(Check(f"datasets.{run.dataset}", str(exc), False))
                 continue
-            if msg:
+            if msg and all(p.message != msg for p in problems):
                 problems.append(Check(f"datasets.{run.dataset}", msg, True))
         for m in run.metrics.names:
             mspec = plugins.metrics.get(m)
@@ -176,7 +176,6 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any 
             result.states[run.run_id] = state
             try:
                 write_all(suite_dir, plugins)
-                _plots(suite_dir, plugins)
             except Exception as exc:  # the leaderboard must never cost a run
                 events("warning", message=f"leaderboard not updated: {exc}")
             events("run_finished", run=run, state=state, status=get_status(suite_dir / run.run_id))
@@ -192,12 +191,3 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any 
                 pass
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _plots(suite_dir: Path, plugins: Plugins) -> None:
-    """Plots are drawn by ganbench.plots when it is available (matplotlib)."""
-    try:
-        from .plots import draw_all
-    except ImportError:
-        return
-    draw_all(suite_dir, plugins)

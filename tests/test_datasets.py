@@ -4,7 +4,6 @@ CIFAR-10 python pickles, (Fashion-)MNIST IDX files, the Flowers-102 jpg folder a
 CIFAR-10 JPEG copy when this machine has them."""
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import pickle
 import tarfile

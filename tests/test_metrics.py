@@ -310,8 +310,9 @@ def test_classifier_metrics_on_real_digits(digits, tmp_path, plugins):
     assert protocol["classifier"]["classifier_accuracy"] >= 0.9
     assert abs(scores["fd_classifier"]) < 1e-4 and scores["mode_coverage"] == 1.0
     assert scores["class_kl"] == pytest.approx(0.0, abs=1e-9)
-    threes = digits.images[digits.labels == 3]
-    ctx = _ctx(digits, threes, cache_dir(), ["classifier"])
+    # collapse onto one class the classifier never confuses (its stray errors would count as coverage)
+    zeros_only = digits.images[digits.labels == 0]
+    ctx = _ctx(digits, zeros_only, cache_dir(), ["classifier"])
     ctx.full_real = lambda: digits
     collapsed, _, _ = evaluate(plugins, ctx.config, opts, ctx)
     assert collapsed["mode_coverage"] == pytest.approx(0.1)
