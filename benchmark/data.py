@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .specs import ImageData
 
-DECODE_VERSION = 1  # bump when a decoder's output changes: invalidates every decoded cache
+DECODE_VERSION = 2  # bump when a decoder's output changes: invalidates every decoded cache
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 CHUNK_BYTES = 32 << 20  # float temporaries while converting or resizing stay below this
@@ -367,6 +367,8 @@ def read_image(path: Path | str, channels: int, res: int = 0, fit: str = "center
         with Image.open(path) as im:
             if res and im.format == "JPEG" and min(im.size) >= 2 * res:
                 im.draft(mode, (res, res))
+            if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit: Pillow's convert would clip
+                im = Image.fromarray((np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8))
             im = im.convert(mode) if im.mode != mode else im
             if res:
                 im = fit_square(im, res, fit)

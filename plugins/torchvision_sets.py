@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -93,10 +93,10 @@ def _download(title: str, where: str, root: Path, url: str, fetch: Callable[[], 
 
 
 def _not_found(title: str, where: str, expected: str, how: str, options: DatasetOptions, url: str) -> str:
-    host = _host(url)[0]
-    why = ("download = false" if not options.download else f"{host} cannot be reached (offline?)")
-    return (f"{title} not found: expected {expected}. {how}; or set {where}.root (or $GANBENCH_DATA) to "
-            f"where the files are ({why}; with download = true and internet access torchvision fetches it)")
+    why = ("download = false (set it to true on a machine with internet access)" if not options.download
+           else f"{_host(url)[0]} cannot be reached (offline?)")
+    return (f"{title} not found: expected {expected}. {how}, or set {where}.root (or $GANBENCH_DATA) to "
+            f"where the files are. Not downloaded: {why}")
 
 
 # -- CIFAR-10: python pickle batches -------------------------------------------------------

@@ -369,6 +369,13 @@ def test_imagefolder_grayscale_native_channels_and_split_folder(plugins, tmp_pat
     assert msg and str(root / "test") in msg
 
 
+def test_imagefolder_scales_16_bit_images_to_8_bits(plugins, tmp_path):
+    root = tmp_path / "deep"
+    (root / "x").mkdir(parents=True)
+    Image.fromarray(np.full((6, 6), 40000, np.uint16)).save(root / "x" / "a.png")
+    assert (load(plugins, "imagefolder", root=str(root)).images == 40000 >> 8).all()
+
+
 @pytest.mark.parametrize("fit", ["center-crop", "stretch", "pad"])
 def test_imagefolder_fits_mixed_sizes_to_a_resolution(plugins, tmp_path, fit):
     root = tmp_path / "mixed"
