@@ -152,6 +152,9 @@ def gpu_assignment(workers: int, gpus_per_run: Optional[float], gpus: list[str])
     return [take(i) for i in range(workers)]
 
 
+_STOP_SIGNAL = [0]  # the signal that set train.STOP in this worker
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """In a worker: SIGINT/SIGTERM ask the training loop to checkpoint and stop at the next
@@ -168,6 +171,7 @@ def stop_on_signals() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         if STOP.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt  # Ctrl-C twice: stop now (the run resumes from its last checkpoint)
+        _STOP_SIGNAL[0] = signum
         STOP.set()
 
     for s in previous:
@@ -268,7 +272,7 @@ def _worker_main(conn: Any, threads: int, cache_dir: str) -> None:
                 state = execute_run(plugins, run, Path(suite_dir), data,
                                     lambda rid, step, extra: send(("progress", rid, step, extra)))
             except KeyboardInterrupt:
-                send(("interrupted", run_id))
+                send(("interrupted", run_id, _STOP_SIGNAL[0]))
                 return
             except BaseException as exc:  # noqa: BLE001 - execute_run catches a run's own errors
                 run_dir = Path(suite_dir) / run_id
@@ -398,6 +402,11 @@ class ProcessExecutor(Executor):
                 settle(w, msg[2])
             elif kind == "interrupted":
                 w.gone = True
+                if not stopping and len(msg) > 2 and msg[2] == signal.SIGINT:
+                    # a terminal's Ctrl-C reaches the whole process group: the worker may see it
+                    # before this driver does; treat it as the driver's own interrupt
+                    w.run = None
+                    raise KeyboardInterrupt
                 if stopping:
                     w.run = None  # status.json says interrupted; the next `ganbench run` resumes it
                 else:  # this worker alone was stopped (SIGTERM from outside): its run failed, the suite goes on
