@@ -173,7 +173,7 @@ class Weights:
 
 
 _ONLINE: dict[str, bool] = {}
-_INSPECTED: dict[tuple[str, int, int], Any] = {}
+_INSPECTED: dict[tuple[str, str, int, int], Weights] = {}
 
 
 def online(url: str, timeout: float = 3.0) -> bool:
@@ -194,12 +194,12 @@ def online(url: str, timeout: float = 3.0) -> bool:
 def inspect_weights(path: Path, ext: Extractor) -> Weights:
     """sha256 of the file, and proof that it is a state dict with ext's layers (weights_only load).
 
-    Memoised by (path, size, mtime), so an evaluation during training pays it once.
+    Memoised by (extractor, path, size, mtime), so an evaluation during training pays it once.
     """
     import torch
 
     st = path.stat()
-    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    memo = (ext.name, str(path.resolve()), st.st_size, st.st_mtime_ns)
     if memo not in _INSPECTED:
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)

@@ -47,9 +47,10 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.delenv("GANBENCH_VGG16_WEIGHTS", raising=False)
+    before = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "torch-home" / "hub"))
     yield
-    torch.hub._hub_dir = None  # back to $TORCH_HOME/hub
+    torch.hub.set_dir(before)
 
 
 def _ctx(real, fake, cache_dir, names, n=None, conditional=False, fake_labels=None, classes=()):
@@ -288,6 +289,9 @@ def test_validate_and_run_stop_when_weights_are_unavailable(tmp_path, offline, c
     bogus = tmp_path / "bogus.pth"
     torch.save({"weight": torch.zeros(3)}, bogus)
     assert "not inception-v3-compat weights" in F.weights_problem("fid", F.FidOptions(weights=str(bogus)))
+    # Inception weights are not vgg16 weights, even right after they passed as Inception weights
+    assert F.weights_problem("fid", F.FidOptions(weights=str(inception_weights))) is None
+    assert "not vgg16 weights" in F.weights_problem("prc", F.PrcOptions(weights=str(inception_weights)))
 
 
 # -- classifier metrics on real digits -----------------------------------------------------------
