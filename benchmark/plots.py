@@ -347,13 +347,9 @@ def _fingerprint(runs: list[dict[str, Any]], extra: Any) -> str:
 
 
 def _directions(plugins: Any) -> dict[str, bool]:
-    out: dict[str, bool] = {}
-    if plugins is None:
-        return out
-    for name in plugins.metrics:
-        for s in plugins.metrics.get(name).scores:
-            out[s.name] = s.higher_is_better
-    return out
+    """Score name -> higher is better (the leaderboard's own table)."""
+    from .leaderboard import _directions as directions
+    return directions(plugins)
 
 
 def draw_all(suite_dir: Path, plugins: Any = None) -> list[dict[str, Any]]:
