@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .flops import step_flops
 from .metrics import EvalContext, evaluate
 from .plugins import Plugins
 from .results import append_jsonl, read_jsonl, set_status, write_json
@@ -242,7 +243,7 @@ class RunWriter:
         }
         out.update(_probe_steps(trainer))
         out["generation_img_per_s"] = _probe_generation(trainer, self.run.metrics.batch_size)
-        flops = _flops(trainer)
+        flops = step_flops(trainer)
         out.update(flops)
         if flops.get("flops_per_image") and out["train_img_per_s"]:
             out["achieved_gflops"] = flops["flops_per_image"] * out["train_img_per_s"] / 1e9
@@ -309,28 +310,3 @@ def _probe_generation(trainer: Any, batch_size: int, budget_s: float = 0.25) -> 
     except Exception:
         return None
 
-
-def _flops(trainer: Any) -> dict[str, Any]:
-    """FLOPs of one training iteration (n_critic D steps and a G step, regularisers and
-    auxiliary terms included), counted with torch.utils.flop_counter on the real step
-    functions. flops_per_image is per training image (batch_size * n_critic per iteration),
-    the unit of train_img_per_s. Runs at the very end: the updates are discarded."""
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        t = trainer.cfg
-        compiled = (trainer.G_step, trainer.D_step)
-        trainer.G_step, trainer.D_step = trainer.G, trainer.D  # count eager modules
-        try:
-            with FlopCounterMode(display=False) as counter:
-                for i in range(t.n_critic):
-                    trainer.d_step(keep_graph=i == t.n_critic - 1)
-                d_flops = counter.get_total_flops()
-                trainer.g_step()
-            total = counter.get_total_flops()
-        finally:
-            trainer.G_step, trainer.D_step = compiled
-        return {"flops_per_image": total / (t.batch_size * t.n_critic), "flops_per_iteration": total,
-                "flops_per_d_step": d_flops / t.n_critic, "flops_per_g_step": total - d_flops}
-    except Exception:  # FLOP counting is informative only
-        return {"flops_per_image": None}

@@ -20,7 +20,7 @@ Absolute times drift (other processes, clocks), ratios hold better: the variants
 run interleaved in a rotating order (ABC, BCA, CAB, ...) and a ratio is the median of the
 per-repeat ratios. Training img/s of ganbench is the figure Trainer.fit measures (what a
 run's throughput.json reports as train_img_per_s), and FLOPs per image come from the probe
-that writes throughput.json's flops_per_image (``artifacts._flops``, see ``step_flops``).
+that writes throughput.json's flops_per_image (``ganbench.flops.step_flops``).
 Speed ratios > 1 favour ganbench; the evaluation's goal "time ≤ 1.1 x direct" is the speed
 ratio ≥ 1 / 1.1.
 """
@@ -44,6 +44,7 @@ from typing import Any, Optional
 import torch
 
 from .errors import GanbenchError
+from .flops import step_flops
 
 #: model plugins benchmarked for training, when registered
 TRAIN_MODELS = ("dcgan", "wgan-gp", "sagan")
@@ -308,48 +309,6 @@ def plain_sample(G: torch.nn.Module, n: int, latent_dim: int, batch_size: int) -
 
 
 # -- FLOPs ------------------------------------------------------------------------------------
-class _NoModules:
-    """Stands in for FlopCounterMode's module tracker: every count goes to "Global"."""
-
-    parents = frozenset({"Global"})
-
-    def __enter__(self) -> "_NoModules":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-def flat_flop_counter(cls: Any = None) -> Any:
-    """torch.utils.flop_counter.FlopCounterMode without its per-module tracker, whose backward
-    hooks make torch.autograd.grad on a leaf fail ("A leaf node was passed to
-    _will_engine_execute_node"): the gradient penalty's double backward. Totals are the same."""
-    if cls is None:
-        from torch.utils.flop_counter import FlopCounterMode as cls
-
-    counter = cls(display=False)
-    counter.mod_tracker = _NoModules()
-    return counter
-
-
-def step_flops(trainer: Any) -> dict[str, Any]:
-    """artifacts._flops (what throughput.json reports); where its module tracker fails on a
-    double backward, the same function with the flat counter."""
-    import torch.utils.flop_counter as fc
-
-    from .artifacts import _flops
-
-    out = _flops(trainer)
-    if out.get("flops_per_image"):
-        return out
-    original = fc.FlopCounterMode
-    fc.FlopCounterMode = lambda display=False, **kw: flat_flop_counter(original)  # type: ignore[assignment]
-    try:
-        return _flops(trainer)
-    finally:
-        fc.FlopCounterMode = original  # type: ignore[assignment]
-
-
 # -- timing -----------------------------------------------------------------------------------
 def interleave(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
     """Call every variant once per repeat, rotating the order (ABC, BCA, CAB, ...) so that

@@ -184,7 +184,7 @@ class TrainConfig:
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
     precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype; bf16/fp16 only on CUDA")
     compile: bool = opt(False, "torch.compile G and D")
-    channels_last: bool = opt(False, "channels_last memory format for conv nets")
+    channels_last: Optional[bool] = opt(None, "channels_last memory format (default: on when G or D has convolutions)")
     threads: int = opt(0, "torch CPU threads, 0 = torch's default")
     log_every: int = opt(50, "G steps between loss logs (the only host syncs)")
     eval_every: int = opt(0, "G steps between evaluations during training, 0 = final only")
