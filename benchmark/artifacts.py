@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .config import reference_options
 from .flops import step_flops
 from .metrics import EvalContext, evaluate
 from .plugins import Plugins
@@ -97,13 +98,13 @@ class RunWriter:
         if not m.names:
             return {}
         n = m.num_samples if final else m.eval_num_samples
-        opts = self.run.dataset_options
+        opts = reference_options(self.run.dataset_options, m)
         ctx = EvalContext(real=data.get(self.run.dataset, opts), num_samples=n, device=trainer.device,
                           cache_dir=data.cache_dir, config=m,
                           generate=trainer.sampler(m.batch_size, seed=self.run.train.seed + 7919),
                           conditional=trainer.conditional, final=final, dataset=self.run.dataset,
                           split=opts.split, classes=tuple(opts.classes),
-                          full_real=lambda: data.full(self.run.dataset, opts))
+                          full_real=lambda: data.full(self.run.dataset, self.run.dataset_options))
         t0 = time.perf_counter()
         scores, protocol, seconds = evaluate(self.plugins, m, self.run.metric_options, ctx)
         self.eval_seconds += time.perf_counter() - t0

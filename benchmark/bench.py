@@ -553,7 +553,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None,
               plugins: Any = None) -> dict[str, Any]:
     """Every case; returns the JSON-able result (cases, skipped cases, machine, load)."""
     from . import __version__
-    from .executors import usable_cpus
+    from . import executors, metrics, runner, suite, train  # noqa: F401  import now: a long bench must not
+    from .executors import usable_cpus                       # pick up source files edited while it runs
     from .plugins import load_plugins
 
     plugins = plugins or load_plugins()
@@ -573,6 +574,9 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None,
         except _Skip as exc:
             skipped.append({"name": name, "reason": str(exc)})
             log(f"  skipped: {exc}")
+        except Exception as exc:  # one broken case must not lose the others' measurements
+            skipped.append({"name": name, "reason": f"FAILED: {type(exc).__name__}: {exc}"})
+            log(f"  FAILED: {type(exc).__name__}: {exc}")
 
     for model in cfg.models:
         if model not in plugins.models.names():

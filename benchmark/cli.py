@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import GanbenchError
@@ -93,7 +94,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except GanbenchError as exc:
         if args.debug:
             err_console.print_exception()
-        err_console.print(f"[bold red]ERROR:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]ERROR:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         return exc.exit_code
     except BrokenPipeError:  # `ganbench list | head`
         sys.stderr.close()
@@ -139,7 +140,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                           f"evaluation ≈ {_dur(est['eval_seconds'])} (total ≈ {_dur(est['total_seconds'])}; "
                           f"{est['basis']})")
     for p in problems:
-        err_console.print(f"[bold red]{'MISSING' if p.missing_resource else 'ERROR'}:[/] {p.what}: {p.message}")
+        err_console.print(f"[bold red]{'MISSING' if p.missing_resource else 'ERROR'}:[/] {escape(p.what)}: {escape(p.message)}",
+                          soft_wrap=True)
     if any(not p.missing_resource for p in problems):
         return 2
     if problems:
@@ -196,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             counts["queued"], counts["running"] = counts["queued"] + 1, max(counts["running"] - 1, 0)
             if run.run_id in tasks:
                 progress.remove_task(tasks.pop(run.run_id))
-            progress.console.print(f"[yellow]retrying[/] {run.run_id}: {kw['reason']}")
+            progress.console.print(f"[yellow]retrying[/] {run.run_id}: {escape(str(kw['reason']))}")
             suite_info()
         elif kind == "run_progress":
             tid = tasks.get(kw["run_id"])
@@ -215,11 +217,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.remove_task(tasks.pop(run.run_id))
             colour = {"done": "green", "failed": "red", "diverged": "yellow"}.get(state, "white")
             err = kw["status"].get("error")
-            progress.console.print(f"[{colour}]{state}[/] {run.run_id}" + (f": {err.splitlines()[0]}" if err else ""))
+            progress.console.print(f"[{colour}]{state}[/] {run.run_id}" + (f": {escape(err.splitlines()[0])}" if err else ""))
             progress.update(tasks["suite"], advance=1)
             suite_info()
         elif kind == "warning":
-            progress.console.print(f"[yellow]warning:[/] {kw['message']}")
+            progress.console.print(f"[yellow]warning:[/] {escape(str(kw['message']))}")
 
     t0 = time.perf_counter()
     with progress:

@@ -224,9 +224,20 @@ class MetricsConfig:
     eval_num_samples: int = opt(1000, "generated samples for evaluations during training")
     primary: str = opt("", "score that ranks the leaderboard (default: the first metric's first score)")
     batch_size: int = opt(250, "generation batch size during evaluation")
-    reference_split: str = opt("train", "data split the real statistics come from")
+    reference_split: str = opt("", "data split the real statistics come from (default: the training split)")
 
     def validate(self) -> None:
         _positive("metrics.num_samples", self.num_samples)
         _positive("metrics.eval_num_samples", self.eval_num_samples)
         _positive("metrics.batch_size", self.batch_size)
+
+
+def reference_options(dataset_options: Any, metrics: "MetricsConfig") -> Any:
+    """The data set options of the real images a run is scored against: the training data's,
+    with the split replaced by metrics.reference_split when one is set (e.g. score a CIFAR-10
+    model against the test split)."""
+    ref = metrics.reference_split
+    if not ref or ref == getattr(dataset_options, "split", ref):
+        return dataset_options
+    return dataclasses.replace(dataset_options, split=ref)
+

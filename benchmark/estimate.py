@@ -31,6 +31,17 @@ def matmul_flops(device: Any) -> float:
     return _RATE[key]
 
 
+def eval_flops_per_image(plugins: Any, names: list[str]) -> float:
+    """Feature-extraction FLOPs per generated image for these metrics: metrics that share a
+    feature_pass (fid, is, kid on one Inception-v3 pass) count it once."""
+    passes: dict[str, float] = {}
+    for i, m in enumerate(names):
+        spec = plugins.metrics.get(m)
+        key = spec.feature_pass or f"own:{i}"
+        passes[key] = max(passes.get(key, 0.0), spec.flops_per_image)
+    return sum(passes.values())
+
+
 def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
     """{device, train_seconds, eval_seconds, total_seconds, basis}; {} when it cannot tell."""
     import torch
@@ -71,10 +82,8 @@ def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
         per_image = cache[key] * (t.n_critic + 1) / max(t.n_critic, 1) * 1.5
         train += per_image * t.steps * t.batch_size * t.n_critic / rate
         n_evals = (t.steps // t.eval_every if t.eval_every else 0)
-        for m in run.metrics.names:
-            f = plugins.metrics.get(m).flops_per_image
-            samples = run.metrics.num_samples + n_evals * run.metrics.eval_num_samples
-            evals += f * samples / rate
+        samples = run.metrics.num_samples + n_evals * run.metrics.eval_num_samples
+        evals += eval_flops_per_image(plugins, run.metrics.names) * samples / rate
     return {"device": str(device), "train_seconds": train, "eval_seconds": evals, "total_seconds": train + evals,
             "basis": f"FLOPs counted on the networks / ({EFFICIENCY:.0%} of a measured "
                      f"{matmul_flops(device) / 1e9:.0f} GFLOP/s matmul)"}

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import torch
 
+from .config import reference_options
 from .errors import GanbenchError, ResourceMissing
 from .results import append_jsonl, get_status, read_json, read_jsonl
 
@@ -60,20 +61,21 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
         raise GanbenchError(f"--num-samples must be ≥ 1, found {n}")
     config = dataclasses.replace(run.metrics, names=names, num_samples=n)
     data = DataCache(plugins, cache_dir())
-    real = data.get(run.dataset, run.dataset_options)
+    train_data = data.get(run.dataset, run.dataset_options)
     trained_on = (read_json(run_dir / "data.json", {}) or {}).get("fingerprint")
-    if trained_on and trained_on != real.fingerprint:
-        raise GanbenchError(f"data set '{run.dataset}' on this machine (fingerprint {real.fingerprint}) is not the "
+    if trained_on and trained_on != train_data.fingerprint:
+        raise GanbenchError(f"data set '{run.dataset}' on this machine (fingerprint {train_data.fingerprint}) is not the "
                             f"data run {run_dir.name} was trained on ({trained_on})",
                             hint="rescore where the same data files are, or retrain")
-    class_pool = torch.unique(real.labels).to(dev) if run.train.conditional else None
+    class_pool = torch.unique(train_data.labels).to(dev) if run.train.conditional else None
     generate = make_generator(G, run.train.latent_dim, run.train.latent_dist, dev, class_pool, config.batch_size,
                               seed=run.train.seed + EVAL_SEED_OFFSET)
-    opts_d = run.dataset_options
+    opts_d = reference_options(run.dataset_options, config)
+    real = data.get(run.dataset, opts_d)
     ctx = EvalContext(real=real.to(dev), num_samples=n, device=dev, cache_dir=data.cache_dir, config=config,
                       generate=generate, conditional=bool(run.train.conditional), final=True,
                       dataset=run.dataset, split=opts_d.split, classes=tuple(opts_d.classes),
-                      full_real=lambda: data.full(run.dataset, opts_d))
+                      full_real=lambda: data.full(run.dataset, run.dataset_options))
     t0 = time.perf_counter()
     scores, protocol, seconds = evaluate(plugins, config, options, ctx)
     seconds["total"] = round(time.perf_counter() - t0, 3)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .config import reference_options
 from .data import cache_dir
 from .errors import GanbenchError, ResourceMissing
 from .plugins import Plugins
@@ -43,16 +44,19 @@ def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
     seen: set[str] = set()
     for run in suite.runs:
         spec = plugins.datasets.get(run.dataset)
-        key = f"d:{run.dataset}:{dataclasses.asdict(run.dataset_options)}"
-        if spec.check is not None and key not in seen:
+        ref = reference_options(run.dataset_options, run.metrics) if run.metrics.names else run.dataset_options
+        for what, opts in ((f"datasets.{run.dataset}", run.dataset_options), ("metrics.reference_split", ref)):
+            key = f"d:{run.dataset}:{dataclasses.asdict(opts)}"
+            if spec.check is None or key in seen:
+                continue
             seen.add(key)
             try:
-                msg = spec.check(run.dataset_options)
+                msg = spec.check(opts)
             except GanbenchError as exc:
-                problems.append(Check(f"datasets.{run.dataset}", str(exc), False))
+                problems.append(Check(what, str(exc), False))
                 continue
             if msg and all(p.message != msg for p in problems):
-                problems.append(Check(f"datasets.{run.dataset}", msg, True))
+                problems.append(Check(what, msg, True))
         for m in run.metrics.names:
             mspec = plugins.metrics.get(m)
             key = f"m:{m}:{run.metric_options.get(m)}"

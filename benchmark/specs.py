@@ -90,6 +90,8 @@ class LossSpec:
     role "regularizer": penalty(D, real, fake, y_real, y_fake, options) added to the
     D loss, and/or after_d_step(D, options) (e.g. weight clipping).
     requires / refuses: model traits this term needs or cannot work with.
+    label_smoothing: False for losses without targets (wasserstein, hinge), so that
+    train.label_smoothing > 0 with them is a validation error rather than a run failure.
     """
 
     name: str
@@ -104,6 +106,7 @@ class LossSpec:
     needs_labels: bool = False
     requires: frozenset[str] = frozenset()
     refuses: frozenset[str] = frozenset()
+    label_smoothing: bool = True
     paper: str = ""
 
 

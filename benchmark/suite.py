@@ -395,6 +395,12 @@ class SuiteLoader:
             if model.options else None
         dataset_opts = from_dict(dataset.options, raw.get("datasets", {}).get(dataset_name),
                                  f"{where}: datasets.{dataset_name}")
+        if metrics.reference_split and metrics.reference_split != getattr(dataset_opts, "split", None):
+            if not hasattr(dataset_opts, "split"):
+                raise GanbenchError(f"data set '{dataset_name}' has no splits", where=f"{where}: metrics.reference_split",
+                                    hint="remove metrics.reference_split")
+            from_dict(dataset.options, {**to_dict(dataset_opts), "split": metrics.reference_split},
+                      f"{where}: metrics.reference_split")
         # options of every loss term and metric this run uses
         terms = [train.loss, *([train.aux_loss] if train.aux_loss else []), *train.regularizers]
         loss_opts = {}
@@ -469,6 +475,10 @@ class SuiteLoader:
             if spec.needs_labels and not train.conditional:
                 raise GanbenchError(f"'{name}' needs class labels but the run is unconditional",
                                     where=f"{where}: {key}", hint="set train.conditional = true on a labelled data set")
+        if train.label_smoothing > 0 and not self.plugins.losses.get(train.loss).label_smoothing:
+            raise GanbenchError(f"train.label_smoothing has no meaning for the '{train.loss}' loss (it has no targets)",
+                                where=f"{where}: train.label_smoothing",
+                                hint="set label_smoothing = 0 for this run (an [[override]] can do it per model)")
         if "aux_classifier" in traits and not train.aux_loss:
             raise GanbenchError(f"model '{model.name}' has an auxiliary classifier head but train.aux_loss is empty",
                                 where=f"{where}: train.aux_loss", hint="set aux_loss = \"aux-ce\"")

@@ -145,13 +145,20 @@ def get_classifier(ctx: "EvalContext",
         from ganbench.results import write_json
         save_checkpoint(path, model.state_dict())
         meta = {"accuracy": acc, "fingerprint": full.fingerprint, "num_images": len(full.images),
-                "classes": list(full.class_names), "version": VERSION}
+                "classes": list(full.class_names), "version": VERSION, "weights_sha256": _sha256(path)}
         write_json(meta_path, meta)
+    if "weights_sha256" not in meta:  # entries written before the hash was recorded
+        meta = {**meta, "weights_sha256": _sha256(path)}
     model.eval()
     _MEMO.clear()  # one classifier in memory at a time, and only its reference features
     _REF.clear()
     _MEMO[memo_key] = (model, meta, full)
     return model, meta, full
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 _MEMO: dict[Any, Any] = {}
@@ -223,6 +230,9 @@ def protocol(ctx: "EvalContext") -> dict[str, Any]:
     _, meta, full = get_classifier(ctx, options)
     return {"extractor": f"ganbench-cnn-v{VERSION}-w{options.width}-e{options.epochs}-s{options.seed}",
             "classifier_accuracy": round(meta["accuracy"], 4), "classifier_data": meta["fingerprint"],
+            # the classifier is trained once per machine and cache; its float results depend on the
+            # thread count and hardware, so scores from different weights never share a table
+            "classifier_weights": meta["weights_sha256"][:16],
             "num_fake": ctx.num_samples, "num_real": len(ctx.real.images), "reference_split": ctx.split,
             "reference_classes": [str(c) for c in ctx.classes], "coverage_threshold": options.coverage_threshold}
 

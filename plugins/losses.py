@@ -135,10 +135,10 @@ def ganbench_register_losses(registry: Any) -> None:
                           paper="Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014"))
     registry.add(LossSpec("wasserstein", "Wasserstein critic loss: mean f(fake) - mean f(real); needs a Lipschitz "
                           "constraint (weight-clipping, gradient-penalty or spectral norm)",
-                          "adversarial", d_loss=wasserstein_d, g_loss=wasserstein_g,
+                          "adversarial", d_loss=wasserstein_d, g_loss=wasserstein_g, label_smoothing=False,
                           paper="Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"))
     registry.add(LossSpec("hinge", "hinge loss: D relu(1 - real) + relu(1 + fake), G -fake (SNGAN, SAGAN)",
-                          "adversarial", d_loss=hinge_d, g_loss=hinge_g,
+                          "adversarial", d_loss=hinge_d, g_loss=hinge_g, label_smoothing=False,
                           paper="Lim & Ye, Geometric GAN, arXiv:1705.02894; Miyato et al., ICLR 2018"))
     registry.add(LossSpec("lsgan", "least squares with targets a, b, c (default 0, 1, 1)",
                           "adversarial", d_loss=lsgan_d, g_loss=lsgan_g, options=LSGANOptions,

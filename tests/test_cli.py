@@ -51,6 +51,11 @@ def test_user_error_is_one_red_line_exit_2(tmp_path):
     assert "bad.toml: matrix.model[0]: unknown model 'dcgann' — did you mean 'dcgan'?" in out.stderr
     debug = ganbench("--debug", "validate", str(bad))
     assert "Traceback" in debug.stderr and debug.returncode == 2
+    # text in square brackets (paths, class names) is printed as is, not taken for rich markup
+    odd = tmp_path / "[red]suite.toml"
+    odd.write_text(bad.read_text())
+    out = ganbench("validate", str(odd))
+    assert out.returncode == 2 and "[red]suite.toml: suite.name" in out.stderr and "found '[red]suite'" in out.stderr
 
 
 def test_missing_data_is_exit_3(tmp_path, monkeypatch, plugins, capsys):

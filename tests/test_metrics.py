@@ -312,6 +312,10 @@ def test_classifier_metrics_on_real_digits(digits, tmp_path, plugins):
         scores, protocol, _ = evaluate(plugins, ctx.config, opts, ctx)
     assert not [w for w in caught if "singular" in str(w.message).lower()]  # dead ReLU features are fine
     assert protocol["classifier"]["classifier_accuracy"] >= 0.9
+    import hashlib
+    from ganbench_plugins.classifier_metrics import _MEMO
+    (path, _), = _MEMO  # the weights file scored with: its hash is in the protocol
+    assert protocol["classifier"]["classifier_weights"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     assert abs(scores["fd_classifier"]) < 1e-4 and scores["mode_coverage"] == 1.0
     assert scores["class_kl"] == pytest.approx(0.0, abs=1e-9)
     # collapse onto one class the classifier never confuses (its stray errors would count as coverage)
@@ -405,3 +409,14 @@ def test_eval_rescores_a_finished_run(tmp_path, inception_weights, monkeypatch, 
     out = capsys.readouterr().out
     assert "fid_inception" in out and "classifier" in out  # says the leaderboard lost the classifier scores
     assert cli.main(["eval", str(run_dir), "--metrics", "fdi"]) == 2  # unknown metric: a clear error
+
+
+def test_time_estimate_counts_one_inception_pass_for_fid_is_kid(plugins):
+    """fid, is and kid share one Inception-v3 pass, so a suite's time estimate counts it once."""
+    from ganbench.estimate import eval_flops_per_image
+
+    one = eval_flops_per_image(plugins, ["fid"])
+    assert one == F.INCEPTION.flops > 0
+    assert eval_flops_per_image(plugins, ["fid", "is", "kid"]) == one
+    classifier = plugins.metrics.get("classifier").flops_per_image
+    assert eval_flops_per_image(plugins, ["fid", "kid", "classifier"]) == one + classifier
