@@ -643,49 +643,84 @@ _LABELS = {"plain_dataloader": "DataLoader", "plain_tensor": "tensor", "plain": 
            "direct": "fidelity", "sequential": "sequential", "eager": "eager"}
 
 
-def render(result: dict[str, Any], console: Any) -> None:
-    """The ratio table (rich), narrow enough for an 80-column CI log."""
-    from rich import box
-    from rich.table import Table
+def _goal_text(value: float, goal: Optional[float], pct: bool = False) -> tuple[str, Optional[bool]]:
+    if goal is None:
+        return "", None
+    return (f"≥ {100 * goal:.0f}%" if pct else f"≥ {goal:.2f}"), value >= goal
 
-    la = result["load_average"]
-    table = Table(title=f"ganbench bench{' --quick' if result['quick'] else ''}: {result['device']}, "
-                        f"{result['threads']} threads, matmul {result['matmul_gflops']:.0f} GFLOP/s",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                  caption=f"ratio = ganbench speed / baseline speed, median of per-repeat ratios; "
-                          f"load average {la['start']:.1f} → {la['end']:.1f}", caption_justify="left")
-    table.add_column("case", no_wrap=True, min_width=17)
-    for col in ("against", "ganbench", "baseline", "unit", "ratio", "goal"):
-        table.add_column(col, justify="left" if col in ("against", "unit") else "right", no_wrap=True)
 
-    def goal_cell(value: float, goal: Optional[float], pct: bool = False) -> str:
-        if goal is None:
-            return ""
-        shown = f"≥ {100 * goal:.0f}%" if pct else f"≥ {goal:.2f}"
-        return shown + (" [green]ok[/]" if value >= goal else " [red]no[/]")
-
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, str, str, Optional[bool]]]:
+    """(case, against, ganbench, baseline, unit, ratio, goal, met) for every ratio and efficiency:
+    what both the terminal table and the markdown table show."""
+    rows = []
     for c in result["cases"]:
         med = c["median"]
         ours = med[next(iter(med))]
         for key, value in c["ratios"].items():
             base = _BASELINES.get(key, key)
-            table.add_row(c["name"], _LABELS.get(base, base), _num(ours), _num(med.get(base, float("nan"))),
-                          c["unit"], f"{value:.2f}x", goal_cell(value, c["goals"].get(key)))
+            goal, met = _goal_text(value, c["goals"].get(key))
+            rows.append((c["name"], _LABELS.get(base, base), _num(ours), _num(med.get(base, float("nan"))),
+                         c["unit"], f"{value:.2f}x", goal, met))
     for name, e in result["efficiency"].items():
-        table.add_row(name, "matmul", f"{e['achieved_gflops']:.1f}", f"{result['matmul_gflops']:.0f}", "GFLOP/s",
-                      f"{100 * e['efficiency']:.0f}%", goal_cell(e["efficiency"], e["goal"], pct=True))
-    console.print(table)
-    missed = [c["name"] for c in result["cases"] if c["kind"] == "train"
-              and any(c["ratios"][k] < g for k, g in c["goals"].items())]
+        goal, met = _goal_text(e["efficiency"], e["goal"], pct=True)
+        rows.append((name, "matmul", f"{e['achieved_gflops']:.1f}", f"{result['matmul_gflops']:.0f}", "GFLOP/s",
+                     f"{100 * e['efficiency']:.0f}%", goal, met))
+    return rows
+
+
+def _missed(result: dict[str, Any]) -> list[str]:
+    missed = [c["name"] for c in result["cases"] if any(c["ratios"][k] < g for k, g in c["goals"].items())]
     missed += [n for n, e in result["efficiency"].items() if e["goal"] and e["efficiency"] < e["goal"]]
+    return sorted(set(missed))
+
+
+def _title(result: dict[str, Any]) -> str:
+    return (f"ganbench bench{' --quick' if result['quick'] else ''}: {result['device']}, "
+            f"{result['threads']} threads, matmul {result['matmul_gflops']:.0f} GFLOP/s")
+
+
+def _caption(result: dict[str, Any]) -> str:
+    la = result["load_average"]
+    return (f"ratio = ganbench speed / baseline speed, median of per-repeat ratios; "
+            f"load average {la['start']:.1f} → {la['end']:.1f}")
+
+
+def render(result: dict[str, Any], console: Any) -> None:
+    """The ratio table (rich), narrow enough for an 80-column CI log."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=_title(result), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True, caption=_caption(result), caption_justify="left")
+    table.add_column("case", no_wrap=True, min_width=17)
+    for col in ("against", "ganbench", "baseline", "unit", "ratio", "goal"):
+        table.add_column(col, justify="left" if col in ("against", "unit") else "right", no_wrap=True)
+    for *cells, goal, met in table_rows(result):
+        table.add_row(*cells, goal + ("" if met is None else " [green]ok[/]" if met else " [red]no[/]"))
+    console.print(table)
+    missed = _missed(result)
     if missed:
-        console.print(f"missed training goals ({', '.join(sorted(set(missed)))}): "
+        console.print(f"missed goals ({', '.join(missed)}): "
                       "`python scripts/profile_step.py --model M --width W` shows where a step's time goes")
     if result.get("under_load"):
         console.print("[bold yellow]UNDER LOAD[/]: the load average exceeded the cores while measuring; "
                       "these ratios are distorted, rerun on a quiet machine")
     for s in result["skipped"]:
         console.print(f"[yellow]skipped[/] {s['name']}: {s['reason']}")
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The same table as markdown, for a README or a results page."""
+    lines = [f"**{_title(result)}** ({_caption(result)})", "",
+             "| case | against | ganbench | baseline | unit | ratio | goal |", "|---|---|---:|---:|---|---:|---|"]
+    for *cells, goal, met in table_rows(result):
+        lines.append("| " + " | ".join([*cells, goal + ("" if met is None else " ✓" if met else " ✗")]) + " |")
+    extra = [f"- compile/{c['name'].split('/', 1)[1]}: first compiled step {c['first_step_seconds']:.1f} s "
+             f"(compile ≈ {c['compile_seconds']:.1f} s)" for c in result["cases"] if c["kind"] == "compile"]
+    extra += [f"- skipped {s['name']}: {s['reason']}" for s in result["skipped"]]
+    if result.get("under_load"):
+        extra.append("- UNDER LOAD: the load average exceeded the cores while measuring")
+    return "\n".join(lines + ([""] + extra if extra else [])) + "\n"
 
 
 def write_result(result: dict[str, Any], path: Path) -> None:
@@ -706,15 +741,26 @@ def _threads_kept() -> Iterator[None]:
 
 def cmd_bench(args: Any, console: Any) -> int:
     """`ganbench bench`: run, print the table, write JSON."""
-    cfg = BenchConfig.make(args.quick, **({"repeats": args.repeats} if args.repeats else {}),
-                           compile=args.compile, only=tuple(args.only or ()), loader_workers=args.loader_workers)
-    if cfg.repeats < 1:
-        raise GanbenchError(f"--repeats must be ≥ 1, found {cfg.repeats}")
-    with _threads_kept():
-        result = run_bench(cfg, log=lambda s: console.print(s, highlight=False, markup=False))
+    if getattr(args, "from_json", None):
+        try:
+            result = json.loads(Path(args.from_json).read_text())
+        except (OSError, ValueError) as exc:
+            raise GanbenchError(f"cannot read a bench result from {args.from_json}: {exc}",
+                                hint="pass a file written by `ganbench bench --json FILE`") from None
+    else:
+        cfg = BenchConfig.make(args.quick, **({"repeats": args.repeats} if args.repeats else {}),
+                               compile=args.compile, only=tuple(args.only or ()), loader_workers=args.loader_workers)
+        if cfg.repeats < 1:
+            raise GanbenchError(f"--repeats must be ≥ 1, found {cfg.repeats}")
+        with _threads_kept():
+            result = run_bench(cfg, log=lambda s: console.print(s, highlight=False, markup=False))
     render(result, console)
-    if args.json:
+    if args.json and not getattr(args, "from_json", None):
         write_result(result, Path(args.json))
         console.print(f"wrote {args.json}")
+    if getattr(args, "markdown", None):
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(to_markdown(result))
+        console.print(f"wrote {args.markdown}")
     bad = [k for k, v in all_ratios(result).items() if not (math.isfinite(v) and v > 0)]
     return 1 if bad else 0

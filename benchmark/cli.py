@@ -84,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="add a torch.compile case (reports compile time)")
     p.add_argument("--loader-workers", type=int, default=0,
                    help="DataLoader workers of the plain baseline (default 0: on 2 cores workers slow it)")
+    p.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as markdown")
+    p.add_argument("--from", dest="from_json", default=None, metavar="JSON",
+                   help="render a saved result (from --json) instead of measuring")
     return ap
 
 

@@ -21,10 +21,17 @@ from .suite import RunSpec, Suite
 
 
 def git_commit() -> Optional[str]:
+    """The checkout's commit, with "-dirty" when ganbench's own code (core or plugins) has
+    uncommitted changes: then the commit alone does not say what produced a result."""
+    here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
+                             cwd=here)
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/benchmark",
+                                ":/plugins"], capture_output=True, text=True, timeout=5, cwd=here)
+        return out.stdout.strip() + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -132,7 +139,8 @@ def provenance(suite: Suite, device: str) -> dict[str, Any]:
             "suite_hash": suite.hash, "ganbench": __version__, "git_commit": git_commit(),
             "torch": torch.__version__, "device": device,
             "cpu_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "command": " ".join(shlex.quote(a) for a in sys.argv) if sys.argv and "ganbench" in sys.argv[0] else "",
+            "command": " ".join(shlex.quote(a) for a in ["ganbench", *sys.argv[1:]])
+            if sys.argv and "ganbench" in sys.argv[0] else "",
             "primary": suite.primary, "axes": list(suite.axes)}
 
 

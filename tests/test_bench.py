@@ -82,6 +82,24 @@ def test_render_and_ratios_of_a_result():
     text = console.export_text()
     assert "train/x/w16" in text and "2.50x" in text and "UNDER LOAD" in text and "skipped eval" in text
     assert bench.all_ratios(result) == {"train/x/w16:vs_tensor": 2.5}
+    md = bench.to_markdown(result)
+    assert "| train/x/w16 | tensor | 2.5 | 1 | img/s | 2.50x | ≥ 1.25 ✓ |" in md
+    assert "| train/x/w16 | matmul | 30.0 | 100 | GFLOP/s | 30% |  |" in md and "skipped eval: why" in md
+
+
+def test_bench_renders_a_saved_result_as_markdown(tmp_path):
+    """`ganbench bench --from JSON --markdown FILE`: the README's table without measuring again."""
+    saved = tmp_path / "bench.json"
+    case = bench._case("suite/8-runs/w16", "suite", {"process_2_workers": [1.0], "sequential": [0.5]}, "runs/s")
+    bench._goal(case, "vs_sequential", 2.0)
+    saved.write_text(json.dumps({"device": "cpu", "threads": 2, "quick": False, "matmul_gflops": 160.0,
+                                 "load_average": {"start": 0.5, "end": 1.0}, "cases": [case], "efficiency": {},
+                                 "skipped": []}))
+    out = tmp_path / "bench.md"
+    proc = subprocess.run([sys.executable, "-m", "ganbench.cli", "bench", "--from", str(saved), "--markdown", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "| suite/8-runs/w16 | sequential | 1 | 0.5 | runs/s | 2.00x | ≥ 1.30 ✓ |" in out.read_text()
 
 
 @pytest.mark.slow
@@ -97,6 +115,7 @@ def test_bench_quick_writes_finite_ratios(tmp_path):
                 "cases", "efficiency", "skipped", "method"):
         assert key in result, key
     assert result["quick"] is True and result["repeats"] >= 5
+    assert not [s for s in result["skipped"] if s["reason"].startswith("FAILED")], result["skipped"]
     assert math.isfinite(result["matmul_gflops"]) and result["matmul_gflops"] > 0
     names = {c["name"] for c in result["cases"]}
     assert {f"train/{m}/w16" for m in bench.TRAIN_MODELS} <= names
