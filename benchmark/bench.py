@@ -75,8 +75,9 @@ class BenchConfig:
     max_sample_images: int = 20_000  # sampling repeats are calibrated like training ones
     plain_sample_batch: int = 64  # what a plain sampling loop uses: the training batch
     suite_runs: int = 8
-    suite_steps: int = 20
-    #: each repeat trains 2 x 8 runs, ~6 s of fixed cost each on 2 cores (probes, plots)
+    #: G steps per suite run: long enough that training, not the ~5 s cold start of the
+    #: worker processes (import torch, first oneDNN primitives), decides (≈ 4 s a run at 2 threads)
+    suite_steps: int = 200
     suite_repeats: int = 5
     eval_samples: int = 200  # Inception-v3: ~5 img/s on 2 CPU cores
     loader_workers: int = 0

@@ -215,3 +215,26 @@ def test_training_step_has_no_host_device_sync(plugins):
             tr.train_step()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_conv_bn_folding_keeps_the_eval_function(plugins):
+    """The sampler folds DCGAN G's eval-mode batch norms into its transposed convolutions."""
+    import copy
+
+    from ganbench.metrics import fuse_conv_bn
+
+    spec = plugins.models.get("dcgan")
+    torch.manual_seed(0)
+    G, _ = spec.build(ModelContext(image_shape=(3, 32, 32), latent_dim=16, num_classes=0, options=spec.options(width=8)))
+    G.train()
+    for _ in range(3):  # running statistics away from their initial values
+        G(torch.randn(32, 16))
+    G.eval()
+    fused = copy.deepcopy(G)
+    assert fuse_conv_bn(fused) == 3  # every BatchNorm2d of the 32x32 layout
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    z = torch.randn(16, 16)
+    with torch.no_grad():
+        assert torch.allclose(fused(z), G(z), atol=1e-5)
+    G.train()
+    assert fuse_conv_bn(copy.deepcopy(G)) == 0  # training-mode batch norm is batch statistics: left alone
