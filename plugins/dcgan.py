@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class DCGANOptions:
-    width: int = opt(64, "base channel count (the paper's 64 for 32x32: G 3.6M, D 2.8M parameters)")
+    width: int = opt(64, "base channel count (the paper's 64 for 32x32: G 3.4M, D 2.6M parameters)")
     d_norm: Literal["batch", "layer", "none"] = opt("batch", "normalisation in D's hidden layers")
     spectral_norm: bool = opt(False, "spectral normalisation on D's weights")
 
