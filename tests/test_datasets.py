@@ -543,3 +543,48 @@ def test_validate_exits_3_for_a_missing_data_set(plugins, tmp_path, capsys):
     # a malformed folder is a suite-level error (exit 2), not a missing resource
     (roots["imagefolder"] / "empty").mkdir()
     assert main(["validate", str(path), *only]) == 2
+
+
+def test_runs_score_against_metrics_reference_split(plugins, tmp_path):
+    """[metrics] reference_split = "test": trained on train/, scored against test/'s images; a
+    split folder that does not exist is a resource problem that validate reports."""
+    from ganbench.runner import check_suite
+    from ganbench.suite import load_suite
+    from ganbench.testing import run_suite_text
+
+    root = tmp_path / "imgs"
+    write_folder(root / "train", {"a": 8, "b": 8}, size=(16, 16))
+    write_folder(root / "test", {"a": 3, "b": 2}, size=(16, 16))
+    text = f"""
+        [suite]
+        name = "refsplit"
+        [matrix]
+        model = ["dcgan"]
+        dataset = ["imagefolder"]
+        [train]
+        steps = 2
+        batch_size = 8
+        latent_dim = 8
+        [models.dcgan]
+        width = 4
+        [datasets.imagefolder]
+        root = "{root}"
+        [metrics]
+        names = ["classifier"]
+        num_samples = 20
+        reference_split = "test"
+        [metrics.classifier]
+        width = 8
+        epochs = 1
+        """
+    out = run_suite_text(text, tmp_path / "work", plugins)
+    (run,) = out.runs.values()
+    assert run.state == "done", run.error
+    final = [e for e in run.evals if e["final"]][-1]
+    assert final["protocol"]["classifier"]["num_real"] == 5  # test/ holds 5 images, train/ 16
+    assert final["protocol"]["reference_split"] == "test"
+    import shutil
+    shutil.rmtree(root / "test")
+    suite = load_suite(plugins, tmp_path / "work" / "suite.toml")
+    problems = check_suite(plugins, suite)
+    assert [p.what for p in problems] == ["metrics.reference_split"] and problems[0].missing_resource
