@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default=None, help="comma-separated metric plugins (default: the run's own)")
     p.add_argument("--num-samples", type=int, default=None, help="generated samples (default: the run's)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--reference-split", default=None, metavar="SPLIT",
+                   help="score against this split of the run's data set (default: the run's metrics.reference_split)")
 
     p = sub.add_parser("bench", help="ganbench's speed against plain PyTorch loops (ratios, interleaved)")
     p.add_argument("--quick", action="store_true", help="narrow widths, few steps (a few minutes on 2 CPU cores)")

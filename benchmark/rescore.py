@@ -25,11 +25,12 @@ EVAL_SEED_OFFSET = 7919
 
 
 def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, num_samples: Optional[int] = None,
-            device: str = "auto") -> dict[str, Any]:
-    """Score the run in run_dir again; return the evals.jsonl record it appended."""
+            device: str = "auto", reference_split: Optional[str] = None) -> dict[str, Any]:
+    """Score the run in run_dir again; return the evals.jsonl record it appended.
+    reference_split: score against another split of the run's data set (e.g. "test")."""
     import dataclasses
 
-    from .config import from_dict
+    from .config import from_dict, to_dict
     from .data import cache_dir
     from .metrics import EvalContext, evaluate, make_generator
     from .runs import DataCache
@@ -60,6 +61,16 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     if n < 1:
         raise GanbenchError(f"--num-samples must be ≥ 1, found {n}")
     config = dataclasses.replace(run.metrics, names=names, num_samples=n)
+    if reference_split:
+        dspec = plugins.datasets.get(run.dataset)
+        ref = from_dict(dspec.options, {**to_dict(run.dataset_options), "split": reference_split},
+                        "--reference-split") if hasattr(run.dataset_options, "split") else None
+        if ref is None:
+            raise GanbenchError(f"data set '{run.dataset}' has no splits", where="--reference-split")
+        problem = dspec.check(ref) if dspec.check is not None else None
+        if problem:
+            raise ResourceMissing(problem, where="--reference-split")
+        config = dataclasses.replace(config, reference_split=reference_split)
     data = DataCache(plugins, cache_dir())
     train_data = data.get(run.dataset, run.dataset_options)
     trained_on = (read_json(run_dir / "data.json", {}) or {}).get("fingerprint")
@@ -105,7 +116,8 @@ def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
     from rich.table import Table
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    record = rescore(plugins, Path(args.run_dir), metrics, args.num_samples, args.device)
+    record = rescore(plugins, Path(args.run_dir), metrics, args.num_samples, args.device,
+                     getattr(args, "reference_split", None))
     proto = record["protocol"]
     table = Table(title=f"{Path(args.run_dir).name} at step {record['step']} "
                         f"({proto.get('num_fake')} generated images)", title_justify="left")

@@ -5,6 +5,8 @@ CIFAR-10 JPEG copy when this machine has them."""
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 import pickle
 import tarfile
 from pathlib import Path
@@ -583,6 +585,15 @@ def test_runs_score_against_metrics_reference_split(plugins, tmp_path):
     final = [e for e in run.evals if e["final"]][-1]
     assert final["protocol"]["classifier"]["num_real"] == 5  # test/ holds 5 images, train/ 16
     assert final["protocol"]["reference_split"] == "test"
+    # `ganbench eval RUN --reference-split train`: the same generator against the 16 training images
+    proc = subprocess.run([sys.executable, "-m", "ganbench.cli", "eval", str(run.dir), "--reference-split", "train"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    again = [e for e in run.evals if e.get("rescored")][-1]
+    assert again["protocol"]["reference_split"] == "train" and again["protocol"]["classifier"]["num_real"] == 16
+    bad = subprocess.run([sys.executable, "-m", "ganbench.cli", "eval", str(run.dir), "--reference-split", "val"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 3 and "val" in bad.stderr
     import shutil
     shutil.rmtree(root / "test")
     suite = load_suite(plugins, tmp_path / "work" / "suite.toml")
