@@ -742,7 +742,7 @@ def _threads_kept() -> Iterator[None]:
 
 def cmd_bench(args: Any, console: Any) -> int:
     """`ganbench bench`: run, print the table, write JSON."""
-    if getattr(args, "from_json", None):
+    if args.from_json:
         try:
             result = json.loads(Path(args.from_json).read_text())
         except (OSError, ValueError) as exc:
@@ -756,10 +756,10 @@ def cmd_bench(args: Any, console: Any) -> int:
         with _threads_kept():
             result = run_bench(cfg, log=lambda s: console.print(s, highlight=False, markup=False))
     render(result, console)
-    if args.json and not getattr(args, "from_json", None):
+    if args.json and not args.from_json:
         write_result(result, Path(args.json))
         console.print(f"wrote {args.json}")
-    if getattr(args, "markdown", None):
+    if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(to_markdown(result))
         console.print(f"wrote {args.markdown}")

@@ -237,7 +237,13 @@ def reference_options(dataset_options: Any, metrics: "MetricsConfig") -> Any:
     with the split replaced by metrics.reference_split when one is set (e.g. score a CIFAR-10
     model against the test split)."""
     ref = metrics.reference_split
-    if not ref or ref == getattr(dataset_options, "split", ref):
+    if not ref or ref == dataset_options.split:
         return dataset_options
     return dataclasses.replace(dataset_options, split=ref)
+
+
+def checked_reference_options(options_cls: type, dataset_options: Any, split: str, where: str) -> Any:
+    """The data set options with ``split`` in place of the training split, validated by the
+    data set's own options class, so an unknown split is reported like any other bad key."""
+    return from_dict(options_cls, {**to_dict(dataset_options), "split": split}, where)
 

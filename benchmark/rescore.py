@@ -30,7 +30,7 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     reference_split: score against another split of the run's data set (e.g. "test")."""
     import dataclasses
 
-    from .config import from_dict, to_dict
+    from .config import checked_reference_options, from_dict
     from .data import cache_dir
     from .metrics import EvalContext, evaluate, make_generator
     from .runs import DataCache
@@ -63,10 +63,7 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     config = dataclasses.replace(run.metrics, names=names, num_samples=n)
     if reference_split:
         dspec = plugins.datasets.get(run.dataset)
-        ref = from_dict(dspec.options, {**to_dict(run.dataset_options), "split": reference_split},
-                        "--reference-split") if hasattr(run.dataset_options, "split") else None
-        if ref is None:
-            raise GanbenchError(f"data set '{run.dataset}' has no splits", where="--reference-split")
+        ref = checked_reference_options(dspec.options, run.dataset_options, reference_split, "--reference-split")
         problem = dspec.check(ref) if dspec.check is not None else None
         if problem:
             raise ResourceMissing(problem, where="--reference-split")
@@ -116,8 +113,7 @@ def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
     from rich.table import Table
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    record = rescore(plugins, Path(args.run_dir), metrics, args.num_samples, args.device,
-                     getattr(args, "reference_split", None))
+    record = rescore(plugins, Path(args.run_dir), metrics, args.num_samples, args.device, args.reference_split)
     proto = record["protocol"]
     table = Table(title=f"{Path(args.run_dir).name} at step {record['step']} "
                         f"({proto.get('num_fake')} generated images)", title_justify="left")

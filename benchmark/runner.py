@@ -20,10 +20,11 @@ from .results import FINISHED, get_status, write_json
 from .suite import RunSpec, Suite
 
 
-def git_commit() -> Optional[str]:
+def git_commit(here: Optional[Path] = None) -> Optional[str]:
     """The checkout's commit, with "-dirty" when ganbench's own code (core or plugins) has
-    uncommitted changes: then the commit alone does not say what produced a result."""
-    here = Path(__file__).resolve().parent
+    uncommitted changes: then the commit alone does not say what produced a result.
+    ``here``: a folder inside the checkout (default: this package's)."""
+    here = here or Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=here)

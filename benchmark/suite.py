@@ -22,7 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .config import MetricsConfig, TrainConfig, check_type, field_types, from_dict, to_dict
+from .config import (MetricsConfig, TrainConfig, check_type, checked_reference_options, field_types, from_dict,
+                     to_dict)
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
 
@@ -395,12 +396,9 @@ class SuiteLoader:
             if model.options else None
         dataset_opts = from_dict(dataset.options, raw.get("datasets", {}).get(dataset_name),
                                  f"{where}: datasets.{dataset_name}")
-        if metrics.reference_split and metrics.reference_split != getattr(dataset_opts, "split", None):
-            if not hasattr(dataset_opts, "split"):
-                raise GanbenchError(f"data set '{dataset_name}' has no splits", where=f"{where}: metrics.reference_split",
-                                    hint="remove metrics.reference_split")
-            from_dict(dataset.options, {**to_dict(dataset_opts), "split": metrics.reference_split},
-                      f"{where}: metrics.reference_split")
+        if metrics.reference_split and metrics.reference_split != dataset_opts.split:
+            checked_reference_options(dataset.options, dataset_opts, metrics.reference_split,
+                                      f"{where}: metrics.reference_split")
         # options of every loss term and metric this run uses
         terms = [train.loss, *([train.aux_loss] if train.aux_loss else []), *train.regularizers]
         loss_opts = {}

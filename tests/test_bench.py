@@ -87,6 +87,18 @@ def test_render_and_ratios_of_a_result():
     assert "| train/x/w16 | matmul | 30.0 | 100 | GFLOP/s | 30% |  |" in md and "skipped eval: why" in md
 
 
+def test_a_case_that_raises_is_reported_and_the_others_kept(monkeypatch, plugins):
+    """One broken case must not lose a long benchmark's other measurements."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bench, "case_suite", broken)
+    cfg = bench.BenchConfig.make(True, only=("suite", "sample/dcgan"), repeats=1)
+    result = bench.run_bench(cfg, plugins=plugins)
+    assert [c["name"] for c in result["cases"]] == ["sample/dcgan/w16"]
+    assert {"name": "suite/8-runs/w16", "reason": "FAILED: RuntimeError: boom"} in result["skipped"]
+
+
 def test_bench_renders_a_saved_result_as_markdown(tmp_path):
     """`ganbench bench --from JSON --markdown FILE`: the README's table without measuring again."""
     saved = tmp_path / "bench.json"

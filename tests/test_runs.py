@@ -94,6 +94,27 @@ class Misbehaving:
                               g_loss=lambda fake, real, options: fake.mean()))
 
 
+def test_provenance_commit_says_dirty_when_code_has_uncommitted_changes(tmp_path):
+    """A result made with edited core or plugin code is marked: the commit alone would lie."""
+    from ganbench.runner import git_commit
+
+    repo = tmp_path / "repo"
+    (repo / "benchmark").mkdir(parents=True)
+    (repo / "benchmark" / "core.py").write_text("x = 1\n")
+    (repo / "results.txt").write_text("scores\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    clean = git_commit(repo / "benchmark")
+    assert clean and not clean.endswith("-dirty")
+    (repo / "results.txt").write_text("new scores\n")  # results are not code: still clean
+    assert git_commit(repo / "benchmark") == clean
+    (repo / "benchmark" / "core.py").write_text("x = 2\n")
+    assert git_commit(repo / "benchmark") == clean + "-dirty"
+    assert git_commit(tmp_path) is None  # not a checkout
+
+
 def test_failing_and_diverging_runs_are_isolated(tmp_path, plugins):
     plugins.pm.register(Misbehaving(), name="misbehaving")
     from ganbench.plugins import load_plugins

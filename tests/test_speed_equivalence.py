@@ -114,6 +114,9 @@ def test_channels_last_auto_is_on_for_conv_nets_only():
 
     from ganbench.train import use_channels_last
 
+    from ganbench.config import TrainConfig
+
+    assert TrainConfig().channels_last is None  # unset = auto, the default
     conv, mlp = nn.Conv2d(3, 4, 3), nn.Linear(3, 4)
     assert use_channels_last(None, conv, mlp) and not use_channels_last(None, mlp)
     assert not use_channels_last(False, conv) and use_channels_last(True, mlp)
