@@ -45,6 +45,23 @@ OnEvent = Callable[..., None]
 
 #: seconds the driver waits, after Ctrl-C, for workers to checkpoint and stop
 STOP_GRACE_S = 60.0
+#: a terminal's Ctrl-C reaches the driver and every worker, each at its own moment; a SIGINT
+#: this soon after the first is that same keypress arriving late, not a second Ctrl-C
+SAME_CTRL_C_S = 2.0
+
+
+def wait_for_stop(step: Callable[[], bool], deadline: float) -> None:
+    """Call ``step`` (one bounded wait; False when nothing is left to wait for) until the
+    deadline. A Ctrl-C ends the wait early, unless it is the first one's late copy (SAME_CTRL_C_S):
+    treating that copy as "Ctrl-C twice" would kill workers that were about to checkpoint."""
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            if not step():
+                return
+        except KeyboardInterrupt:
+            if time.monotonic() - started >= SAME_CTRL_C_S:
+                return  # a second Ctrl-C: stop waiting
 
 
 class Executor(ABC):
@@ -168,10 +185,13 @@ def stop_on_signals() -> Iterator[None]:
         return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
+    first = [0.0]
+
     def handler(signum: int, frame: Any) -> None:
-        if STOP.is_set() and signum == signal.SIGINT:
+        if STOP.is_set() and signum == signal.SIGINT and time.monotonic() - first[0] >= SAME_CTRL_C_S:
             raise KeyboardInterrupt  # Ctrl-C twice: stop now (the run resumes from its last checkpoint)
-        _STOP_SIGNAL[0] = signum
+        if not STOP.is_set():
+            _STOP_SIGNAL[0], first[0] = signum, time.monotonic()
         STOP.set()
 
     for s in previous:
@@ -511,15 +531,17 @@ class ProcessExecutor(Executor):
                     os.kill(w.proc.pid, signal.SIGTERM)  # a terminal's Ctrl-C reached them already; `kill` may not
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + STOP_GRACE_S
-        try:
-            while any(w.run is not None and w.proc.is_alive() for w in workers) and time.monotonic() < deadline:
-                live = [w for w in workers if w.proc.is_alive()]
-                wait([x for w in live for x in (w.conn, w.proc.sentinel)], timeout=1.0)
-                for w in live:
-                    drain(w)
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting
+
+        def step() -> bool:
+            if not any(w.run is not None and w.proc.is_alive() for w in workers):
+                return False
+            live = [w for w in workers if w.proc.is_alive()]
+            wait([x for w in live for x in (w.conn, w.proc.sentinel)], timeout=1.0)
+            for w in live:
+                drain(w)
+            return True
+
+        wait_for_stop(step, time.monotonic() + STOP_GRACE_S)
         for w in workers:
             drain(w)
             if w.proc.is_alive():
@@ -790,19 +812,21 @@ class RayExecutor(Executor):
         a queued one is dropped), wait STOP_GRACE_S at most, then force what is left."""
         for ref in list(pending):
             ray.cancel(ref)
-        deadline = time.monotonic() + STOP_GRACE_S
-        try:
-            while pending and time.monotonic() < deadline:
-                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
-                for ref in ready:
-                    try:
-                        ray.get(ref)
-                    except ray.exceptions.RayError:  # cancelled: status.json says interrupted, or pending
-                        pending.pop(ref)
-                        continue
-                    settle(ref)  # it finished before it saw the stop
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting
+
+        def step() -> bool:
+            if not pending:
+                return False
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
+            for ref in ready:
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayError:  # cancelled: status.json says interrupted, or pending
+                    pending.pop(ref)
+                    continue
+                settle(ref)  # it finished before it saw the stop
+            return True
+
+        wait_for_stop(step, time.monotonic() + STOP_GRACE_S)
         for ref, run in list(pending.items()):
             ray.cancel(ref, force=True)
             if get_status(suite_dir / run.run_id).get("state") == "running":
