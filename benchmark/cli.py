@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=[], metavar="TEXT",
                    help="only cases whose name contains TEXT (repeatable), e.g. train/dcgan")
     p.add_argument("--compile", action="store_true", help="add a torch.compile case (reports compile time)")
+    p.add_argument("--eval-samples", type=int, default=0, metavar="N",
+                   help="generated images in the FID+IS+KID case (default 1000; ~35 min on 2 CPU cores)")
     p.add_argument("--loader-workers", type=int, default=0,
                    help="DataLoader workers of the plain baseline (default 0: on 2 cores workers slow it)")
     p.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as markdown")

@@ -45,6 +45,13 @@ def test_quick_config_is_narrow():
     cfg = bench.BenchConfig.make(True)
     assert cfg.quick and cfg.widths(64) == [("narrow", bench.NARROW_WIDTH)] and cfg.repeats >= 5
     assert bench.BenchConfig.make(False).widths(64) == [("full", 64), ("narrow", bench.NARROW_WIDTH)]
+    assert bench.BenchConfig.make(False).eval_samples == 1000  # the evaluation case
+
+
+def test_bench_rejects_a_bad_sample_count(capsys):
+    from ganbench import cli
+    assert cli.main(["bench", "--only", "eval", "--eval-samples", "-5"]) == 2
+    assert "--eval-samples must be ≥ 1, found -5" in capsys.readouterr().err
 
 
 def test_dataloader_baseline_gives_the_same_images(plugins):
