@@ -64,6 +64,17 @@ def wait_for_stop(step: Callable[[], bool], deadline: float) -> None:
                 return  # a second Ctrl-C: stop waiting
 
 
+def absorb_late_ctrl_c(since: float) -> None:
+    """After a worker's report of the terminal's Ctrl-C stood in for the driver's own, the
+    driver's copy may still arrive: wait for it (until SAME_CTRL_C_S after ``since`` at most)
+    here, rather than let it interrupt the clean-up that follows (lock, leaderboard, messages)."""
+    try:
+        while time.monotonic() - since < SAME_CTRL_C_S:
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        pass
+
+
 class Executor(ABC):
     """Runs a list of runs. Callbacks are called in the driver process, one at a time."""
 
@@ -402,6 +413,7 @@ class ProcessExecutor(Executor):
         by_id = {r.run_id: r for r in runs}
         settled: deque[tuple[RunSpec, str]] = deque()  # finished runs whose on_done is still due
         stopping = False
+        reported_ctrl_c: list[float] = []  # when a worker reported Ctrl-C before this driver saw it
 
         def settle(w: _Worker, state: str) -> None:
             if w.run is not None:
@@ -426,6 +438,7 @@ class ProcessExecutor(Executor):
                     # a terminal's Ctrl-C reaches the whole process group: the worker may see it
                     # before this driver does; treat it as the driver's own interrupt
                     w.run = None
+                    reported_ctrl_c.append(time.monotonic())
                     raise KeyboardInterrupt
                 if stopping:
                     w.run = None  # status.json says interrupted; the next `ganbench run` resumes it
@@ -516,6 +529,8 @@ class ProcessExecutor(Executor):
             stopping = True
             self._stop(workers, drain, suite_dir)
             report()
+            if reported_ctrl_c:
+                absorb_late_ctrl_c(reported_ctrl_c[0])
             raise
         finally:
             self._shutdown(workers)

@@ -6,7 +6,9 @@ kept), samples are drawn with the same seed as the training-time evaluation, and
 scores go through the same ``evaluate`` as during training, so a rescore with the
 run's own settings reproduces its final evaluation on the same device. The result is
 appended to evals.jsonl marked ``"rescored": true``; it is ``final`` when the
-checkpoint is the run's last step, so the leaderboard shows it (with its protocol).
+checkpoint is the run's last step, so the leaderboard shows it (with its protocol). Scores of
+the previous final evaluation that a rescore of fewer metrics did not compute are kept when
+both scored the same sample (``"carried"``), and dropped when the sample differs.
 """
 from __future__ import annotations
 
@@ -91,10 +93,32 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     record = {"step": step, "final": final, "rescored": True, "scores": scores, "protocol": protocol,
               "seconds": seconds, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(dev)}
     previous = next((e for e in reversed(read_jsonl(run_dir / "evals.jsonl")) if e.get("final")), None)
+    if final and previous:
+        _carry(plugins, previous, record)
     append_jsonl(run_dir / "evals.jsonl", record)
-    record["dropped"] = sorted(set((previous or {}).get("scores", {})) - set(scores)) if final else []
+    record["dropped"] = sorted(set((previous or {}).get("scores", {})) - set(record["scores"])) if final else []
     _refresh_leaderboard(plugins, run_dir.parent)
     return record
+
+
+def _carry(plugins: Any, previous: dict[str, Any], record: dict[str, Any]) -> None:
+    """Keep the previous final evaluation's other scores when it scored the very same sample
+    (same step, sample count, quantization and reference set): rescoring one metric then
+    leaves the others on the leaderboard. Under another sample they would not be comparable,
+    so they are dropped instead (cmd_eval says so)."""
+    def sample(protocol: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in protocol.items() if k not in plugins.metrics}
+
+    if previous.get("step") != record["step"] or sample(previous.get("protocol", {})) != sample(record["protocol"]):
+        return
+    carried = {k: v for k, v in previous.get("scores", {}).items() if k not in record["scores"]}
+    if not carried:
+        return
+    record["scores"].update(carried)
+    for name, proto in previous.get("protocol", {}).items():
+        if name in plugins.metrics and name not in record["protocol"]:
+            record["protocol"][name] = proto
+    record["carried"] = {"scores": sorted(carried), "from": previous.get("time")}
 
 
 def _refresh_leaderboard(plugins: Any, suite_dir: Path) -> None:
@@ -119,8 +143,9 @@ def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
                         f"({proto.get('num_fake')} generated images)", title_justify="left")
     table.add_column("score")
     table.add_column("value", justify="right")
+    carried = set(record.get("carried", {}).get("scores", ()))
     for k, v in record["scores"].items():
-        table.add_row(k, f"{v:.6g}")
+        table.add_row(k + (" (kept from the previous evaluation of this sample)" if k in carried else ""), f"{v:.6g}")
     console.print(table)
     for name in record["protocol"]:
         p = proto[name]
@@ -130,5 +155,6 @@ def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
     console.print(f"appended to {Path(args.run_dir) / 'evals.jsonl'} as a rescored {where}")
     if record["dropped"]:
         console.print(f"[yellow]note:[/] the previous final evaluation also had {', '.join(record['dropped'])}; "
-                      "add its metrics to --metrics to keep them on the leaderboard")
+                      "they were scored on another sample (step, sample count or reference), so they are "
+                      "off the leaderboard now; add their metrics to --metrics to score them on this one")
     return 0

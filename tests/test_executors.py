@@ -308,6 +308,15 @@ def test_the_late_copy_of_one_ctrl_c_is_not_a_second_one(monkeypatch: pytest.Mon
     calls.clear()
     executors.wait_for_stop(waiting(0), time.monotonic() + 0.25)  # the grace period ends it too
     assert 2 <= len(calls) <= 4
+    # after a worker's report stood in for the driver's Ctrl-C, the driver's late copy is absorbed
+    import threading
+    since = time.monotonic()
+    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+    executors.absorb_late_ctrl_c(since)  # returns when the copy came, without raising
+    assert 0.1 <= time.monotonic() - since < 0.3
+    since = time.monotonic()
+    executors.absorb_late_ctrl_c(since)  # no copy: it waits out the window
+    assert time.monotonic() - since >= 0.3
 
 
 def spawned_workers(pid: int) -> list[int]:

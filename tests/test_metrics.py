@@ -408,6 +408,16 @@ def test_eval_rescores_a_finished_run(tmp_path, inception_weights, monkeypatch, 
     assert rec["protocol"]["kid"]["kid_subset_size"] == 8
     out = capsys.readouterr().out
     assert "fid_inception" in out and "classifier" in out  # says the leaderboard lost the classifier scores
+    assert "another sample" in out
+    # rescoring one metric on that same sample keeps the other one's scores (and protocol)
+    assert cli.main(["eval", str(run_dir), "--metrics", "fid", "--num-samples", "8", "--device", "cpu"]) == 0
+    last = json.loads((run_dir / "evals.jsonl").read_text().splitlines()[-1])
+    assert last["carried"]["scores"] == ["kid_inception", "kid_inception_std"]
+    assert {k: last["scores"][k] for k in rec["scores"]} == pytest.approx(rec["scores"], rel=1e-9)
+    assert last["protocol"]["kid"] == rec["protocol"]["kid"]
+    board = json.loads((run_dir.parent / "leaderboard.json").read_text())
+    (row,) = board["tables"][0]["rows"]
+    assert {"fid_inception", "kid_inception"} <= set(row["scores"])
     assert cli.main(["eval", str(run_dir), "--metrics", "fdi"]) == 2  # unknown metric: a clear error
 
 
