@@ -194,6 +194,26 @@ def kill_at_step(executor: ProcessExecutor, step: int) -> Events:
     return Events(hook)
 
 
+def test_cpu_workers_fork_from_a_warm_server_and_take_the_drivers_environment(
+        plugins_m: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU, workers fork from a forkserver that imported torch and the plugins once; with
+    GPUs they are spawned (CUDA never forked). A forked worker must still see the driver's
+    environment as it is now, not as it was when the server started."""
+    from ganbench.executors import worker_context
+    assert worker_context([None, None]).get_start_method() == "forkserver"
+    assert worker_context(["0", None]).get_start_method() == "spawn"
+    one = ("latent_dim=16", "seed=0")
+    first = run_suite(plugins_m, tiny_suite(plugins_m, "train.steps=10", filters=one), tmp_path / "a",
+                      ProcessExecutor(workers=1))  # the forkserver is running from here on
+    assert set(first.states.values()) == {"done"}
+    monkeypatch.setenv("GANBENCH_BLOCK_PLUGINS", "dcgan")  # set after the server started
+    second = run_suite(plugins_m, tiny_suite(plugins_m, "train.steps=10", filters=one), tmp_path / "b",
+                       ProcessExecutor(workers=1))
+    (run_id, state), = second.states.items()
+    assert state == "failed"
+    assert "dcgan" in get_status(second.suite_dir / run_id)["error"]
+
+
 def test_killed_worker_is_recorded_and_the_run_resumes(plugins_m: Any, sequential: Path, tmp_path: Path) -> None:
     one = ("latent_dim=16", "seed=0")
     executor = ProcessExecutor(workers=1)
@@ -320,16 +340,24 @@ def test_the_late_copy_of_one_ctrl_c_is_not_a_second_one(monkeypatch: pytest.Mon
 
 
 def spawned_workers(pid: int) -> list[int]:
-    """The process executor's worker processes under driver ``pid`` (Linux /proc)."""
-    found = []
+    """The process executor's worker processes under driver ``pid`` (Linux /proc): the
+    forkserver's children (or the driver's spawned children), not multiprocessing's helpers."""
+    parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (stat.parent / "cmdline").read_bytes()
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == pid and b"spawn_main" in cmdline:
-            found.append(int(stat.parent.name))
+
+    def cmdline(p: int) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    servers = {p for p, pp in parents.items() if pp == pid and b"forkserver" in cmdline(p)}
+    found = [p for p, pp in parents.items()
+             if pp in servers or (pp == pid and b"spawn_main" in cmdline(p))]
     assert len(found) == 2, found
     return sorted(found)
 
