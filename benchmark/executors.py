@@ -21,6 +21,7 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -274,7 +275,7 @@ def worker_context(gpus: list[Optional[str]]) -> Any:
     CUDA_VISIBLE_DEVICES is in its environment before torch loads."""
     import multiprocessing as mp
 
-    if any(gpus) or "forkserver" not in mp.get_all_start_methods():
+    if any(gpus) or not sys.platform.startswith("linux"):  # macOS system libraries are not fork-safe
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # read once, when the server first starts
