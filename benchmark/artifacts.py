@@ -112,7 +112,8 @@ class RunWriter:
             self.generation_img_per_s = n / ctx.generation_seconds
         bad = [k for k, v in scores.items() if not math.isfinite(v)]
         record = {"step": step, "final": final, "scores": scores, "protocol": protocol, "seconds": seconds,
-                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(trainer.device),
+                  "autocast": str(trainer.amp_dtype) if trainer.use_amp else None}  # what the sample depends on
         append_jsonl(self.dir / "evals.jsonl", record)
         self.plugins.hook.ganbench_evaluation_finished(run=self.info, step=step, scores=scores, final=final)
         if bad:

@@ -229,6 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             suite_info()
         elif kind == "warning":
             progress.console.print(f"[yellow]warning:[/] {escape(str(kw['message']))}")
+        elif kind == "stopping":
+            progress.console.print(f"[yellow]stopping:[/] {escape(str(kw['message']))}")
 
     t0 = time.perf_counter()
     with progress:

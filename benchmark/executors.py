@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import GanbenchError
-from .plugins import BUILTIN_PLUGINS, Plugins
+from .plugins import Plugins
 from .results import FINISHED, get_status, set_status
 from .runs import DataCache, execute_run
 from .suite import RunSpec
@@ -41,7 +41,7 @@ from .suite import RunSpec
 OnStart = Callable[[RunSpec], None]
 OnDone = Callable[[RunSpec, str], None]
 OnProgress = Callable[[str, int, dict[str, Any]], None]
-#: on_event(kind, **fields): "warning" (message=) and "run_requeued" (run=, reason=)
+#: on_event(kind, **fields): "warning" and "stopping" (message=), "run_requeued" (run=, reason=)
 OnEvent = Callable[..., None]
 
 #: seconds the driver waits, after Ctrl-C, for workers to checkpoint and stop
@@ -49,31 +49,47 @@ STOP_GRACE_S = 60.0
 #: a terminal's Ctrl-C reaches the driver and every worker, each at its own moment; a SIGINT
 #: this soon after the first is that same keypress arriving late, not a second Ctrl-C
 SAME_CTRL_C_S = 2.0
+STOPPING = (f"Ctrl-C: running runs checkpoint at their next step and stop (up to {STOP_GRACE_S:.0f} s); "
+            f"press Ctrl-C again, {SAME_CTRL_C_S:.0f} s or more from now, to stop them at once")
 
 
-def wait_for_stop(step: Callable[[], bool], deadline: float) -> None:
-    """Call ``step`` (one bounded wait; False when nothing is left to wait for) until the
-    deadline. A Ctrl-C ends the wait early, unless it is the first one's late copy (SAME_CTRL_C_S):
-    treating that copy as "Ctrl-C twice" would kill workers that were about to checkpoint."""
-    started = time.monotonic()
-    while time.monotonic() < deadline:
-        try:
+class CtrlC:
+    """While the driver stops, its SIGINT only records when it came: a KeyboardInterrupt
+    raised in the middle of reading a worker's message would lose that message. A Ctrl-C
+    later than SAME_CTRL_C_S after ``since`` is a second one (stop waiting); an earlier one
+    is the first keypress's late copy. Used as a context manager around the stopping."""
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.seen: list[float] = []
+        self._old: Any = None
+
+    def __enter__(self) -> "CtrlC":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, lambda signum, frame: self.seen.append(time.monotonic()))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+    def again(self) -> bool:
+        """A second Ctrl-C came (not the first one's late copy)."""
+        return any(t - self.since >= SAME_CTRL_C_S for t in self.seen)
+
+    def wait(self, step: Callable[[], bool], deadline: float) -> None:
+        """Call ``step`` (one bounded wait, ≤ 1 s; False when nothing is left to wait for)
+        until the deadline or a second Ctrl-C."""
+        while time.monotonic() < deadline and not self.again():
             if not step():
                 return
-        except KeyboardInterrupt:
-            if time.monotonic() - started >= SAME_CTRL_C_S:
-                return  # a second Ctrl-C: stop waiting
 
-
-def absorb_late_ctrl_c(since: float) -> None:
-    """After a worker's report of the terminal's Ctrl-C stood in for the driver's own, the
-    driver's copy may still arrive: wait for it (until SAME_CTRL_C_S after ``since`` at most)
-    here, rather than let it interrupt the clean-up that follows (lock, leaderboard, messages)."""
-    try:
-        while time.monotonic() - since < SAME_CTRL_C_S:
+    def absorb_late_copy(self) -> None:
+        """After a worker's report of the terminal's Ctrl-C stood in for the driver's own,
+        wait (SAME_CTRL_C_S after ``since`` at most) for the driver's copy, so that it does not
+        interrupt the clean-up that follows (lock, leaderboard, messages)."""
+        while not self.seen and time.monotonic() - self.since < SAME_CTRL_C_S:
             time.sleep(0.05)
-    except KeyboardInterrupt:
-        pass
 
 
 class Executor(ABC):
@@ -260,25 +276,39 @@ def _exit_reason(exitcode: Optional[int]) -> str:
 
 
 # -- process executor -------------------------------------------------------------------------
-#: what the forkserver imports once, so that forked workers start warm: torch, the first-use
-#: imports of a run (the first torch.optim.Adam imports torch._dynamo), ganbench, the built-ins
-FORKSERVER_PRELOAD = ("torch", "torch.optim", "torch._dynamo", "ganbench.executors", "ganbench.runs",
-                      "ganbench.train", "ganbench.artifacts", "ganbench.metrics", "ganbench.plots",
-                      *(module for _, module in BUILTIN_PLUGINS))
+#: what the forkserver imports once, so that forked workers start warm: torch and the first-use
+#: imports of a run (the first torch.optim.Adam imports torch._dynamo). Third-party modules
+#: only: ganbench and its plugins (0.3 s) are imported in each worker from the driver's sys.path.
+FORKSERVER_PRELOAD = ("torch", "torch.optim", "torch._dynamo", "torchvision", "numpy", "PIL.Image")
+#: environment variables that libraries read when they are imported (in the forkserver, once)
+_IMPORT_TIME_ENV = ("TORCH", "PYTORCH", "OMP_", "KMP_", "MKL_", "CUDA", "LD_", "PYTHON")
+_server_env: list[dict[str, str]] = []  # the import-time environment the forkserver started with
+
+
+def _import_time_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k.startswith(_IMPORT_TIME_ENV) and k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def worker_context(gpus: list[Optional[str]]) -> Any:
-    """How worker processes start. On CPU: forked from a forkserver that imported torch and
-    the plugins once, so a worker (or its replacement after a crash) starts in milliseconds
-    instead of ≈ 4 s of imports, which was a sixth of an 8-run narrow suite. With GPUs:
-    spawned, so CUDA is never initialised in a process that forks and each worker's
-    CUDA_VISIBLE_DEVICES is in its environment before torch loads."""
+    """How worker processes start. On Linux CPU: forked from a forkserver that imported torch
+    once, so a worker (or its replacement after a crash) starts in milliseconds instead of
+    ≈ 4 s of imports, which was a sixth of an 8-run narrow suite. Spawned instead with GPUs
+    (CUDA is never initialised in a process that forks, and each worker's CUDA_VISIBLE_DEVICES
+    is in its environment before torch loads), on other systems, and when an environment
+    variable read at import time (TORCH*, OMP_*, ...) changed since the server started."""
     import multiprocessing as mp
+    from multiprocessing import forkserver
 
     if any(gpus) or not sys.platform.startswith("linux"):  # macOS system libraries are not fork-safe
         return mp.get_context("spawn")
+    if _server_env and _server_env[0] != _import_time_env():
+        return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # read once, when the server first starts
+    if not _server_env:
+        forkserver.ensure_running()  # here, not inside a worker's _environ
+        _server_env.append(_import_time_env())
     return ctx
 
 
@@ -385,9 +415,12 @@ class ProcessExecutor(Executor):
         gpu_assignment(1, gpus_per_run, [])  # checks --gpus-per-run before anything starts
         self.workers, self.gpus_per_run, self.retries = workers, gpus_per_run, retries
         self._plan: Optional[_Plan] = None
+        self.start_method = ""  # how its workers started (worker_context), once it ran
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "workers": self.workers, "retries": self.retries}
+        if self.start_method:
+            out["start_method"] = self.start_method
         if self._plan is not None:
             out["threads_per_worker"] = self._plan.threads
             if any(self._plan.gpus):
@@ -438,6 +471,7 @@ class ProcessExecutor(Executor):
                                       f"{'/'.join(map(str, plan.threads))} CPU thread(s) each; CPU numbers depend on "
                                       "the thread count, so pin train.threads to match a sequential run bit for bit")
         ctx = worker_context(plan.gpus)
+        self.start_method = ctx.get_start_method()
         workers = [self._spawn(ctx, i, cache_dir) for i in range(len(plan.threads))]
         by_id = {r.run_id: r for r in runs}
         settled: deque[tuple[RunSpec, str]] = deque()  # finished runs whose on_done is still due
@@ -555,16 +589,19 @@ class ProcessExecutor(Executor):
                     if w.proc.exitcode is not None:
                         reap(w)
         except KeyboardInterrupt:
-            stopping = True
-            self._stop(workers, drain, suite_dir)
-            report()
-            if reported_ctrl_c:
-                absorb_late_ctrl_c(reported_ctrl_c[0])
+            with CtrlC(reported_ctrl_c[0] if reported_ctrl_c else time.monotonic()) as ctrl_c:
+                stopping = True
+                events("stopping", message=STOPPING)
+                self._stop(workers, drain, suite_dir, ctrl_c)
+                report()
+                if reported_ctrl_c:
+                    ctrl_c.absorb_late_copy()
             raise
         finally:
             self._shutdown(workers)
 
-    def _stop(self, workers: list[_Worker], drain: Callable[[_Worker], None], suite_dir: Path) -> None:
+    def _stop(self, workers: list[_Worker], drain: Callable[[_Worker], None], suite_dir: Path,
+              ctrl_c: CtrlC) -> None:
         """Ctrl-C: ask every worker to checkpoint at its next step and stop; wait for them
         (STOP_GRACE_S at most, or until a second Ctrl-C), then kill what is left."""
         from multiprocessing.connection import wait
@@ -585,7 +622,7 @@ class ProcessExecutor(Executor):
                 drain(w)
             return True
 
-        wait_for_stop(step, time.monotonic() + STOP_GRACE_S)
+        ctrl_c.wait(step, time.monotonic() + STOP_GRACE_S)
         for w in workers:
             drain(w)
             if w.proc.is_alive():
@@ -848,10 +885,13 @@ class RayExecutor(Executor):
                     for ref in {*ready, *more}:
                         settle(ref)
         except KeyboardInterrupt:
-            self._stop(ray, pending, suite_dir, settle)
+            with CtrlC(time.monotonic()) as ctrl_c:
+                events("stopping", message=STOPPING)
+                self._stop(ray, pending, suite_dir, settle, ctrl_c)
             raise
 
-    def _stop(self, ray: Any, pending: dict[Any, RunSpec], suite_dir: Path, settle: Callable[[Any], None]) -> None:
+    def _stop(self, ray: Any, pending: dict[Any, RunSpec], suite_dir: Path, settle: Callable[[Any], None],
+              ctrl_c: CtrlC) -> None:
         """Ctrl-C: cancel every task (a running one checkpoints at its next step and stops,
         a queued one is dropped), wait STOP_GRACE_S at most, then force what is left."""
         for ref in list(pending):
@@ -870,7 +910,7 @@ class RayExecutor(Executor):
                 settle(ref)  # it finished before it saw the stop
             return True
 
-        wait_for_stop(step, time.monotonic() + STOP_GRACE_S)
+        ctrl_c.wait(step, time.monotonic() + STOP_GRACE_S)
         for ref, run in list(pending.items()):
             ray.cancel(ref, force=True)
             if get_status(suite_dir / run.run_id).get("state") == "running":

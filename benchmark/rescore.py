@@ -91,34 +91,42 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     seconds["total"] = round(time.perf_counter() - t0, 3)
     final = get_status(run_dir).get("state") == "done" and step >= run.train.steps
     record = {"step": step, "final": final, "rescored": True, "scores": scores, "protocol": protocol,
-              "seconds": seconds, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(dev)}
+              "seconds": seconds, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(dev), "autocast": None}
     previous = next((e for e in reversed(read_jsonl(run_dir / "evals.jsonl")) if e.get("final")), None)
     if final and previous:
-        _carry(plugins, previous, record)
+        _carry(plugins, names, previous, record)
     append_jsonl(run_dir / "evals.jsonl", record)
     record["dropped"] = sorted(set((previous or {}).get("scores", {})) - set(record["scores"])) if final else []
     _refresh_leaderboard(plugins, run_dir.parent)
     return record
 
 
-def _carry(plugins: Any, previous: dict[str, Any], record: dict[str, Any]) -> None:
-    """Keep the previous final evaluation's other scores when it scored the very same sample
-    (same step, sample count, quantization and reference set): rescoring one metric then
-    leaves the others on the leaderboard. Under another sample they would not be comparable,
-    so they are dropped instead (cmd_eval says so)."""
+def _carry(plugins: Any, names: list[str], previous: dict[str, Any], record: dict[str, Any]) -> None:
+    """Keep the previous final evaluation's scores of metrics this rescore did not compute when
+    both scored the very same sample: same step, sample count, quantization and reference set,
+    drawn on the same device type without autocast differences (the latents come from a
+    device-side generator). Rescoring one metric then leaves the others on the leaderboard.
+    Under another sample they would not be comparable, so they are dropped (cmd_eval says so);
+    records from before "device" was written are never carried from."""
     def sample(protocol: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in protocol.items() if k not in plugins.metrics}
 
-    if previous.get("step") != record["step"] or sample(previous.get("protocol", {})) != sample(record["protocol"]):
+    same = (previous.get("step") == record["step"] and "device" in previous
+            and previous["device"] == record["device"] and previous.get("autocast") == record["autocast"]
+            and sample(previous.get("protocol", {})) == sample(record["protocol"]))
+    if not same:
         return
-    carried = {k: v for k, v in previous.get("scores", {}).items() if k not in record["scores"]}
+    recomputed = {s.name for n in names for s in plugins.metrics.get(n).scores} | set(record["scores"])
+    carried = {k: v for k, v in previous.get("scores", {}).items() if k not in recomputed}
     if not carried:
         return
     record["scores"].update(carried)
     for name, proto in previous.get("protocol", {}).items():
-        if name in plugins.metrics and name not in record["protocol"]:
+        if name in plugins.metrics and name not in names and name not in record["protocol"]:
             record["protocol"][name] = proto
-    record["carried"] = {"scores": sorted(carried), "from": previous.get("time")}
+    origin = (previous.get("carried") or {}).get("from") or {}
+    record["carried"] = {"scores": sorted(carried),
+                         "from": {k: origin.get(k, previous.get("time")) for k in sorted(carried)}}
 
 
 def _refresh_leaderboard(plugins: Any, suite_dir: Path) -> None:

@@ -393,6 +393,7 @@ def test_eval_rescores_a_finished_run(tmp_path, inception_weights, monkeypatch, 
     assert cli.main(["run", str(suite), "--results", str(tmp_path / "res")]) == 0
     run_dir = next((tmp_path / "res" / "tiny").glob("dcgan-*"))
     first = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
+    assert first[-1]["device"] == "cpu" and first[-1]["autocast"] is None  # what its sample depends on
     # the run's own metrics and sample count reproduce its final evaluation
     assert cli.main(["eval", str(run_dir), "--device", "cpu"]) == 0
     again = json.loads((run_dir / "evals.jsonl").read_text().splitlines()[-1])
@@ -413,6 +414,7 @@ def test_eval_rescores_a_finished_run(tmp_path, inception_weights, monkeypatch, 
     assert cli.main(["eval", str(run_dir), "--metrics", "fid", "--num-samples", "8", "--device", "cpu"]) == 0
     last = json.loads((run_dir / "evals.jsonl").read_text().splitlines()[-1])
     assert last["carried"]["scores"] == ["kid_inception", "kid_inception_std"]
+    assert last["carried"]["from"] == {"kid_inception": rec["time"], "kid_inception_std": rec["time"]}
     assert {k: last["scores"][k] for k in rec["scores"]} == pytest.approx(rec["scores"], rel=1e-9)
     assert last["protocol"]["kid"] == rec["protocol"]["kid"]
     board = json.loads((run_dir.parent / "leaderboard.json").read_text())
