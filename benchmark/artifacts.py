@@ -19,7 +19,7 @@ import torch
 
 from .config import reference_options
 from .flops import step_flops
-from .metrics import EvalContext, evaluate
+from .metrics import EVAL_SEED_OFFSET, EvalContext, evaluate
 from .plugins import Plugins
 from .results import append_jsonl, read_jsonl, set_status, write_json
 from .suite import RunSpec
@@ -101,7 +101,7 @@ class RunWriter:
         opts = reference_options(self.run.dataset_options, m)
         ctx = EvalContext(real=data.get(self.run.dataset, opts), num_samples=n, device=trainer.device,
                           cache_dir=data.cache_dir, config=m,
-                          generate=trainer.sampler(m.batch_size, seed=self.run.train.seed + 7919),
+                          generate=trainer.sampler(m.batch_size, seed=self.run.train.seed + EVAL_SEED_OFFSET),
                           conditional=trainer.conditional, final=final, dataset=self.run.dataset,
                           split=opts.split, classes=tuple(opts.classes),
                           full_real=lambda: data.full(self.run.dataset, self.run.dataset_options))

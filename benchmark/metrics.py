@@ -113,6 +113,9 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
 #: on CPU, G runs on at most this many latents at a time: larger batches spill the caches and
 #: are slower (DCGAN, 1 thread: batch 250 at 0.8-0.9x the speed of batch 64)
 CPU_SAMPLE_CHUNK = 64
+#: evaluations sample G with seed = train.seed + this, during training and in `ganbench eval`
+#: alike, so a rescore of a run's own settings scores the very same images
+EVAL_SEED_OFFSET = 7919
 
 
 def fuse_conv_bn(module: torch.nn.Module) -> int:

@@ -18,12 +18,8 @@ from typing import Any, Optional
 
 import torch
 
-from .config import reference_options
 from .errors import GanbenchError, ResourceMissing
 from .results import append_jsonl, get_status, read_json, read_jsonl
-
-#: the training-time evaluation's sampling seed offset (artifacts.RunWriter.evaluate)
-EVAL_SEED_OFFSET = 7919
 
 
 def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, num_samples: Optional[int] = None,
@@ -32,9 +28,9 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     reference_split: score against another split of the run's data set (e.g. "test")."""
     import dataclasses
 
-    from .config import checked_reference_options, from_dict
+    from .config import checked_reference_options, from_dict, reference_options
     from .data import cache_dir
-    from .metrics import EvalContext, evaluate, make_generator
+    from .metrics import EVAL_SEED_OFFSET, EvalContext, evaluate, make_generator
     from .runs import DataCache
     from .sampling import load_generator
     from .train import load_checkpoint, resolve_device
@@ -163,6 +159,6 @@ def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
     console.print(f"appended to {Path(args.run_dir) / 'evals.jsonl'} as a rescored {where}")
     if record["dropped"]:
         console.print(f"[yellow]note:[/] the previous final evaluation also had {', '.join(record['dropped'])}; "
-                      "they were scored on another sample (step, sample count or reference), so they are "
+                      "they were scored on another sample (step, sample count, reference or device), so they are "
                       "off the leaderboard now; add their metrics to --metrics to score them on this one")
     return 0
