@@ -128,7 +128,7 @@ def make_run(plugins: Any, model: str, width: int, batch_size: int = 64, steps: 
 
 def load_data(plugins: Any, run: Any) -> Any:
     from .data import cache_dir
-    from .runs import DataCache
+    from .data import DataCache
 
     return DataCache(plugins, cache_dir()).get(run.dataset, run.dataset_options)
 

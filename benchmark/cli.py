@@ -290,7 +290,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sampling import sample_run
+    from .export import sample_run
     path = sample_run(_plugins(), Path(args.run_dir), args.n, Path(args.output), args.cls, args.seed)
     console.print(f"wrote {path}")
     return 0

@@ -9,6 +9,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Optional, TypeVar, Union
 
 from .errors import GanbenchError, did_you_mean
@@ -16,11 +17,43 @@ from .errors import GanbenchError, did_you_mean
 T = TypeVar("T")
 
 
-def opt(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with help text (shown by `ganbench list --options`)."""
+def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+        above: float | None = None, below: float | None = None, choices: Sequence[Any] | None = None,
+        **kw: Any) -> Any:
+    """A dataclass field with help text and bounds, shown by `ganbench list --options`.
+
+    min/max are inclusive bounds, above/below exclusive ones, choices the allowed values;
+    :func:`from_dict` and suite validation enforce them with the key path in the message.
+    """
+    meta = {"help": help, **{k: v for k, v in (("min", min), ("max", max), ("above", above),
+                                              ("below", below)) if v is not None}}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+def bounds_text(meta: Mapping[str, Any]) -> str:
+    """'≥ 1', '> 0 and < 1', 'one of 1, 3' (empty when unbounded)."""
+    if "choices" in meta:
+        return "one of " + ", ".join(str(c) for c in meta["choices"])
+    parts = [f"{sign} {meta[k]}" for k, sign in (("min", "≥"), ("above", ">"), ("max", "≤"), ("below", "<"))
+             if k in meta]
+    return " and ".join(parts)
+
+
+def check_bounds(meta: Mapping[str, Any], value: Any, where: str) -> None:
+    """Raise when a number (or each number of a list) is outside a field's bounds."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if "choices" in meta and v not in meta["choices"]:
+            raise GanbenchError(f"must be {bounds_text(meta)}, found {v!r}", where=where)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        if v != v or ("min" in meta and v < meta["min"]) or ("max" in meta and v > meta["max"]) \
+                or ("above" in meta and v <= meta["above"]) or ("below" in meta and v >= meta["below"]):
+            raise GanbenchError(f"must be {bounds_text(meta)}, found {v}", where=where)
 
 
 def _type_name(tp: Any) -> str:
@@ -104,15 +137,21 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from a TOML table, strictly."""
-    data = dict(data or {})
+def check_field(cls: type, key: str, value: Any, where: str) -> Any:
+    """One key of a table for dataclass ``cls``: known, of the right type, within bounds."""
     types_ = field_types(cls)
-    kwargs = {}
-    for key, value in data.items():
-        if key not in types_:
-            raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, types_)}", where=f"{where}.{key}" if where else key)
-        kwargs[key] = check_type(types_[key], value, f"{where}.{key}" if where else key)
+    if key not in types_:
+        raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, types_)}", where=where)
+    value = check_type(types_[key], value, where)
+    check_bounds(cls.__dataclass_fields__[key].metadata, value, where)  # type: ignore[attr-defined]
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from a TOML table, strictly; cross-field rules live in the
+    class's ``validate()``."""
+    kwargs = {key: check_field(cls, key, value, f"{where}.{key}" if where else key)
+              for key, value in dict(data or {}).items()}
     try:
         obj = cls(**kwargs)
     except GanbenchError as exc:
@@ -141,74 +180,60 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return clean(dataclasses.asdict(obj)) if obj is not None else {}
 
 
-def help_of(cls: type) -> list[tuple[str, str, Any, str]]:
-    """(name, type, default, help) per field, for `ganbench list --options`."""
+def options_help(cls: type) -> list[dict[str, Any]]:
+    """Each field's name, type, default, bounds and help, for `ganbench list --options`."""
     out = []
+    types_ = field_types(cls)
     for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
-        out.append((f.name, _type_name(field_types(cls)[f.name]), default, f.metadata.get("help", "")))
+        out.append({"name": f.name, "type": _type_name(types_[f.name]), "default": default,
+                    "bounds": bounds_text(f.metadata), "help": f.metadata.get("help", "")})
     return out
-
-
-def _positive(name: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise GanbenchError(f"{name} must be {'≥ 0' if allow_zero else '> 0'}, found {value}",
-                            where=None)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """[train]: how one run trains. A model's recipe fills these before the suite does."""
 
-    steps: int = opt(1000, "generator steps (the budget)")
-    batch_size: int = opt(64, "images per D and G step")
-    n_critic: int = opt(1, "D steps per G step (the reports' D:G ratio)")
+    steps: int = opt(1000, "generator steps (the budget)", min=1)
+    batch_size: int = opt(64, "images per D and G step", min=1)
+    n_critic: int = opt(1, "D steps per G step (the reports' D:G ratio)", min=1)
     loss: str = opt("bce", "adversarial loss plugin")
     aux_loss: str = opt("", "auxiliary (classifier) loss plugin, '' for none")
     regularizers: list[str] = opt([], "regularizer plugins (gradient-penalty, weight-clipping, r1)")
     optimizer: str = opt("adam", "optimizer plugin for G and D")
-    lr_g: float = opt(2e-4, "generator learning rate")
-    lr_d: float = opt(2e-4, "discriminator learning rate (TTUR when different)")
-    betas_g: list[float] = opt([0.5, 0.999], "Adam-style betas for G")
-    betas_d: list[float] = opt([0.5, 0.999], "Adam-style betas for D")
-    weight_decay: float = opt(0.0, "weight decay for both optimizers")
-    latent_dim: int = opt(100, "size of z")
+    lr_g: float = opt(2e-4, "generator learning rate", above=0)
+    lr_d: float = opt(2e-4, "discriminator learning rate (TTUR when different)", above=0)
+    betas_g: list[float] = opt([0.5, 0.999], "Adam-style betas for G", min=0, below=1)
+    betas_d: list[float] = opt([0.5, 0.999], "Adam-style betas for D", min=0, below=1)
+    weight_decay: float = opt(0.0, "weight decay for both optimizers", min=0)
+    latent_dim: int = opt(100, "size of z", min=1)
     latent_dist: Literal["normal", "uniform"] = opt("normal", "distribution of z")
     conditional: Optional[bool] = opt(None, "feed labels to G and D (default: the model's recipe)")
-    label_smoothing: float = opt(0.0, "one-sided: real targets become 1 - label_smoothing")
+    label_smoothing: float = opt(0.0, "one-sided: real targets become 1 - label_smoothing", min=0, below=1)
     ema: bool = opt(False, "keep an exponential moving average of G for sampling and evaluation")
-    ema_decay: float = opt(0.999, "EMA decay per G step")
-    ema_start: int = opt(0, "G step at which the EMA starts averaging (copied before)")
+    ema_decay: float = opt(0.999, "EMA decay per G step", above=0, below=1)
+    ema_start: int = opt(0, "G step at which the EMA starts averaging (copied before)", min=0)
     seed: int = opt(0, "seed for weights, z and batches (reproducible on one device)")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
     precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype; bf16/fp16 only on CUDA")
     compile: bool = opt(False, "torch.compile G and D")
     channels_last: Optional[bool] = opt(None, "channels_last memory format (default: on when G or D has convolutions)")
-    threads: int = opt(0, "torch CPU threads, 0 = torch's default")
-    log_every: int = opt(50, "G steps between loss logs (the only host syncs)")
-    eval_every: int = opt(0, "G steps between evaluations during training, 0 = final only")
-    sample_every: int = opt(0, "G steps between sample grids, 0 = steps // 10")
-    checkpoint_every: int = opt(500, "G steps between checkpoints, 0 = at the end only")
-    num_final_images: int = opt(10, "final images saved as individual PNG files")
-    grid_size: int = opt(64, "images in each sample grid")
+    threads: int = opt(0, "torch CPU threads, 0 = torch's default", min=0)
+    log_every: int = opt(50, "G steps between loss logs (the only host syncs)", min=1)
+    eval_every: int = opt(0, "G steps between evaluations during training, 0 = final only", min=0)
+    sample_every: int = opt(0, "G steps between sample grids, 0 = steps // 10", min=0)
+    checkpoint_every: int = opt(500, "G steps between checkpoints, 0 = at the end only", min=0)
+    num_final_images: int = opt(10, "final images saved as individual PNG files", min=0)
+    grid_size: int = opt(64, "images in each sample grid", min=1)
 
     def validate(self) -> None:
-        for name in ("steps", "batch_size", "n_critic", "latent_dim", "log_every", "grid_size"):
-            _positive(f"train.{name}", getattr(self, name))
-        for name in ("lr_g", "lr_d"):
-            _positive(f"train.{name}", getattr(self, name))
-        for name in ("eval_every", "sample_every", "checkpoint_every", "num_final_images", "threads",
-                     "ema_start", "weight_decay"):
-            _positive(f"train.{name}", getattr(self, name), allow_zero=True)
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise GanbenchError(f"train.label_smoothing must be in [0, 1), found {self.label_smoothing}")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise GanbenchError(f"train.ema_decay must be in (0, 1), found {self.ema_decay}")
         for name in ("betas_g", "betas_d"):
-            betas = getattr(self, name)
-            if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-                raise GanbenchError(f"train.{name} must be two numbers in [0, 1), found {betas}",
+            if len(getattr(self, name)) != 2:
+                raise GanbenchError(f"train.{name} must be two numbers in [0, 1), found {getattr(self, name)}",
                                     hint="e.g. betas_g = [0.5, 0.999]")
         dev = self.device
         if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
@@ -220,16 +245,11 @@ class MetricsConfig:
     """[metrics]: what is scored, on how many samples. [metrics.<name>] holds a metric's options."""
 
     names: list[str] = opt(["classifier"], "metric plugins to run")
-    num_samples: int = opt(10000, "generated samples for the final evaluation (stated with every score)")
-    eval_num_samples: int = opt(1000, "generated samples for evaluations during training")
+    num_samples: int = opt(10000, "generated samples for the final evaluation (stated with every score)", min=1)
+    eval_num_samples: int = opt(1000, "generated samples for evaluations during training", min=1)
     primary: str = opt("", "score that ranks the leaderboard (default: the first metric's first score)")
-    batch_size: int = opt(250, "generation batch size during evaluation")
+    batch_size: int = opt(250, "generation batch size during evaluation", min=1)
     reference_split: str = opt("", "data split the real statistics come from (default: the training split)")
-
-    def validate(self) -> None:
-        _positive("metrics.num_samples", self.num_samples)
-        _positive("metrics.eval_num_samples", self.eval_num_samples)
-        _positive("metrics.batch_size", self.batch_size)
 
 
 def reference_options(dataset_options: Any, metrics: "MetricsConfig") -> Any:

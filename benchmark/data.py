@@ -9,6 +9,7 @@ than the input and the output.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .config import opt
-from .errors import GanbenchError, did_you_mean
+from .errors import GanbenchError, ResourceMissing, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .plugins import Plugins
     from .specs import ImageData
 
 DECODE_VERSION = 2  # bump when a decoder's output changes: invalidates every decoded cache
@@ -43,16 +45,10 @@ class DatasetOptions:
     root: str = opt("", "data folder; default $GANBENCH_DATA/<name> or ~/.cache/ganbench/data/<name>")
     split: str = opt("train", "which split to load")
     classes: list[Union[str, int]] = opt([], "class subset by name or index; [] = all")
-    resolution: int = opt(0, "square side in pixels after resizing once at load; 0 = native")
-    channels: int = opt(0, "1 or 3 after conversion at load; 0 = native")
-    limit: int = opt(0, "keep at most this many images (first N after class selection); 0 = all")
+    resolution: int = opt(0, "square side in pixels after resizing once at load; 0 = native", min=0)
+    channels: int = opt(0, "1 or 3 after conversion at load; 0 = native", choices=(0, 1, 3))
+    limit: int = opt(0, "keep at most this many images (first N after class selection); 0 = all", min=0)
     download: bool = opt(True, "download through torchvision when missing and online")
-
-    def validate(self) -> None:
-        if self.resolution < 0 or self.limit < 0:
-            raise GanbenchError("resolution and limit must be ≥ 0")
-        if self.channels not in (0, 1, 3):
-            raise GanbenchError(f"channels must be 1 or 3 (or 0 for native), found {self.channels}")
 
 
 def data_root(options: DatasetOptions, name: str) -> Path:
@@ -404,3 +400,29 @@ def read_images(paths: Sequence[Path | str], channels: int, res: int = 0,
                                      "every image once")
         out[i] = x
     return torch.from_numpy(out)
+
+
+class DataCache:
+    """Loaded data sets by (name, options): runs of one suite share them."""
+
+    def __init__(self, plugins: "Plugins", cache_dir: Path, size: int = 2):
+        self.plugins, self.cache_dir, self.size = plugins, cache_dir, size
+        self._items: dict[str, "ImageData"] = {}
+
+    def get(self, name: str, options: Any) -> "ImageData":
+        key = name + json.dumps(dataclasses.asdict(options), sort_keys=True, default=str)
+        if key not in self._items:
+            spec = self.plugins.datasets.get(name)
+            if spec.check is not None:
+                problem = spec.check(options)
+                if problem:
+                    raise ResourceMissing(problem, where=f"datasets.{name}")
+            data = spec.load(options, str(self.cache_dir))
+            while len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = data
+        return self._items[key]
+
+    def full(self, name: str, options: Any) -> "ImageData":
+        """The same data set with every class (for classifiers and class histograms)."""
+        return self.get(name, dataclasses.replace(options, classes=[], limit=0))

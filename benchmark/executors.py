@@ -35,8 +35,9 @@ from typing import Any, Optional
 from .errors import GanbenchError
 from .plugins import Plugins
 from .results import FINISHED, get_status, set_status
-from .runs import DataCache, execute_run
-from .suite import RunSpec
+from .data import DataCache
+from .runs import execute_run
+from .runspec import RunSpec
 
 OnStart = Callable[[RunSpec], None]
 OnDone = Callable[[RunSpec, str], None]
@@ -45,6 +46,8 @@ OnProgress = Callable[[str, int, dict[str, Any]], None]
 OnEvent = Callable[..., None]
 
 #: seconds the driver waits, after Ctrl-C, for workers to checkpoint and stop
+#: a worker's stop request: set by its SIGINT/SIGTERM handler, asked by the Trainer once per G step
+STOP = threading.Event()
 STOP_GRACE_S = 60.0
 #: a terminal's Ctrl-C reaches the driver and every worker, each at its own moment; a SIGINT
 #: this soon after the first is that same keypress arriving late, not a second Ctrl-C
@@ -205,7 +208,6 @@ def stop_on_signals() -> Iterator[None]:
     """In a worker: SIGINT/SIGTERM ask the training loop to checkpoint and stop at the next
     step (train.STOP) instead of killing the run mid-step; restored on exit, because Ray
     reuses worker processes. Ray's own cancel (``ray.cancel``) arrives as SIGINT too."""
-    from .train import STOP
 
     STOP.clear()
     if threading.current_thread() is not threading.main_thread():
@@ -245,11 +247,6 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def _config(run: RunSpec) -> dict[str, Any]:
-    """What travels to a worker: the run's config.json (plain JSON, rebuilt there)."""
-    return {"run_id": run.run_id, "coords": run.coords, **run.resolved}
 
 
 def _fail_lost_run(suite_dir: Path, run: RunSpec, reason: str) -> str:
@@ -325,7 +322,6 @@ def _worker_main(conn: Any, threads: int, cache_dir: str, environ: Optional[dict
         os.environ.clear()
         os.environ.update(environ)
     with stop_on_signals():
-        from .train import STOP
 
         def send(msg: tuple[Any, ...]) -> None:
             try:
@@ -337,7 +333,7 @@ def _worker_main(conn: Any, threads: int, cache_dir: str, environ: Optional[dict
             import torch
             torch.set_num_threads(threads)
             from .plugins import load_plugins
-            from .suite import spec_from_config
+            from .runspec import spec_from_config
             plugins = load_plugins()
             data = DataCache(plugins, Path(cache_dir))
         except BaseException as exc:  # noqa: BLE001 - reported to the driver, which raises
@@ -360,7 +356,8 @@ def _worker_main(conn: Any, threads: int, cache_dir: str, environ: Optional[dict
             try:
                 run = spec_from_config(plugins, config)
                 state = execute_run(plugins, run, Path(suite_dir), data,
-                                    lambda rid, step, extra: send(("progress", rid, step, extra)))
+                                    lambda rid, step, extra: send(("progress", rid, step, extra)),
+                                    should_stop=STOP.is_set)
             except KeyboardInterrupt:
                 send(("interrupted", run_id, _STOP_SIGNAL[0]))
                 return
@@ -560,7 +557,7 @@ class ProcessExecutor(Executor):
                 if w.ready and not w.gone and w.run is None and plan.queue:
                     run = plan.queue.popleft()
                     try:
-                        w.conn.send((_config(run), str(suite_dir)))
+                        w.conn.send((run.config_json(), str(suite_dir)))
                     except OSError:  # it died since: reap() settles it
                         plan.queue.appendleft(run)
                         w.gone = True
@@ -684,7 +681,7 @@ def _ray_run(config: dict[str, Any], suite_dir: str, cache_dir: Optional[str], t
 
     from .data import cache_dir as default_cache_dir
     from .plugins import load_plugins
-    from .suite import spec_from_config
+    from .runspec import spec_from_config
 
     torch.set_num_threads(threads)
     if "plugins" not in _RAY_WORKER:
@@ -701,7 +698,7 @@ def _ray_run(config: dict[str, Any], suite_dir: str, cache_dir: Optional[str], t
 
     with stop_on_signals():  # ray.cancel -> checkpoint at the next step, then KeyboardInterrupt
         state = execute_run(plugins, spec_from_config(plugins, config), Path(suite_dir), _RAY_WORKER["data"],
-                            progress)
+                            progress, should_stop=STOP.is_set)
     return state, time.time()
 
 
@@ -843,7 +840,7 @@ class RayExecutor(Executor):
                                        "retry_exceptions": False, "name": f"ganbench:{run.run_id}"}
             if gpus:
                 options["max_calls"] = 1  # a fresh process per GPU run: its CUDA context and memory go with it
-            pending[task.options(**options).remote(_config(run), str(suite_dir), cache, cpus, inbox)] = run
+            pending[task.options(**options).remote(run.config_json(), str(suite_dir), cache, cpus, inbox)] = run
             self._time(run.run_id, submitted=time.time(), num_cpus=cpus, num_gpus=gpus)
         by_id = {r.run_id: r for r in runs}
         started: set[str] = set()

@@ -14,7 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import Registry
-    from .runs import RunInfo
+    from .specs import RunInfo
 
 hookspec = pluggy.HookspecMarker("ganbench")
 hookimpl = pluggy.HookimplMarker("ganbench")

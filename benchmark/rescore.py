@@ -28,11 +28,12 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     reference_split: score against another split of the run's data set (e.g. "test")."""
     import dataclasses
 
-    from .config import checked_reference_options, from_dict, reference_options
+    from .config import checked_reference_options, from_dict
     from .data import cache_dir
-    from .metrics import EVAL_SEED_OFFSET, EvalContext, evaluate, make_generator
-    from .runs import DataCache
-    from .sampling import load_generator
+    from .data import DataCache
+    from .export import load_generator
+    from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
+    from .sampling import make_generator
     from .train import load_checkpoint, resolve_device
 
     run_dir = Path(run_dir)
@@ -76,12 +77,8 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     class_pool = torch.unique(train_data.labels).to(dev) if run.train.conditional else None
     generate = make_generator(G, run.train.latent_dim, run.train.latent_dist, dev, class_pool, config.batch_size,
                               seed=run.train.seed + EVAL_SEED_OFFSET)
-    opts_d = reference_options(run.dataset_options, config)
-    real = data.get(run.dataset, opts_d)
-    ctx = EvalContext(real=real.to(dev), num_samples=n, device=dev, cache_dir=data.cache_dir, config=config,
-                      generate=generate, conditional=bool(run.train.conditional), final=True,
-                      dataset=run.dataset, split=opts_d.split, classes=tuple(opts_d.classes),
-                      full_real=lambda: data.full(run.dataset, run.dataset_options))
+    ctx = eval_context(data, run.dataset, run.dataset_options, config, generate, dev, n,
+                       conditional=bool(run.train.conditional))
     t0 = time.perf_counter()
     scores, protocol, seconds = evaluate(plugins, config, options, ctx)
     seconds["total"] = round(time.perf_counter() - t0, 3)

@@ -17,7 +17,8 @@ from .data import cache_dir
 from .errors import GanbenchError, ResourceMissing
 from .plugins import Plugins
 from .results import FINISHED, get_status, write_json
-from .suite import RunSpec, Suite
+from .runspec import RunSpec
+from .suite import Suite
 
 
 def git_commit(here: Optional[Path] = None) -> Optional[str]:

@@ -1,108 +1,61 @@
-"""Executing one run: load data, train, evaluate, write everything to its folder.
+"""One run from start to end: load its data, build the Trainer, resume, train, evaluate,
+write every file, and record how it ended.
 
-A run is a pure function of its resolved config and its results folder, so any
-executor (in-process, worker processes, Ray) can call ``execute_run``.
+A run is a pure function of its resolved config and its results folder, so any executor
+(in-process, worker processes, Ray) calls :func:`execute_run`, which never raises for a
+run's own failure (only a Ctrl-C goes through, after the status says "interrupted").
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
-import platform
+import math
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
+import torch
+
+from .artifacts import (THUMB_IMAGES, best_evaluation, grid_columns, save_final_images, save_grid, truncate_after,
+                        write_gif)
+from .data import DataCache
 from .errors import GanbenchError
+from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
 from .plugins import Plugins
 from .results import FINISHED, append_jsonl, get_status, read_jsonl, set_status, write_json
-from .suite import RunSpec
+from .runspec import RunSpec
+from .specs import ImageData, RunInfo
+from .throughput import throughput_report
+from .train import Callbacks, Diverged, Trainer, load_checkpoint, resolve_device, save_checkpoint
 
-
-@dataclass
-class RunInfo:
-    """What lifecycle hooks see of a run."""
-
-    run_id: str
-    suite: str
-    dir: Path
-    config: dict[str, Any]
-    coords: dict[str, Any]
-    resumed_from: int = 0
-
-
-class DataCache:
-    """Loaded data sets by (name, options): runs of one suite share them."""
-
-    def __init__(self, plugins: Plugins, cache_dir: Path, size: int = 2):
-        self.plugins, self.cache_dir, self.size = plugins, cache_dir, size
-        self._items: dict[str, Any] = {}
-
-    def get(self, name: str, options: Any) -> Any:
-        key = name + json.dumps(dataclasses.asdict(options), sort_keys=True, default=str)
-        if key not in self._items:
-            spec = self.plugins.datasets.get(name)
-            if spec.check is not None:
-                problem = spec.check(options)
-                if problem:
-                    from .errors import ResourceMissing
-                    raise ResourceMissing(problem, where=f"datasets.{name}")
-            data = spec.load(options, str(self.cache_dir))
-            while len(self._items) >= self.size:
-                self._items.pop(next(iter(self._items)))
-            self._items[key] = data
-        return self._items[key]
-
-    def full(self, name: str, options: Any) -> Any:
-        """The same data set with every class (for classifiers and class histograms)."""
-        return self.get(name, dataclasses.replace(options, classes=[], limit=0))
-
-
-def _truncate_after(run_dir: Path, step: int) -> None:
-    """On resume, drop log lines written after the checkpoint we continue from."""
-    path = run_dir / "losses.csv"
-    if path.exists():
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-        if rows:
-            kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
-            from .results import atomic_write_text
-            import io
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(kept)
-            atomic_write_text(path, buf.getvalue())
-    path = run_dir / "evals.jsonl"
-    if path.exists():
-        from .results import atomic_write_text
-        kept_evals = [e for e in read_jsonl(path) if e.get("step", 0) <= step and not e.get("final")]
-        atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept_evals))
+#: (run id, step, latest losses and speed) -> None: how a run reports progress to its executor
+Progress = Callable[[str, int, dict[str, Any]], None]
+#: final images are drawn with seed = train.seed + this
+FINAL_IMAGES_SEED_OFFSET = 31337
 
 
 def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache,
-                progress: Optional[Callable[[str, int, dict[str, Any]], None]] = None) -> str:
-    """Train and evaluate one run; return its final state. Never raises for a run's own failure."""
-    from .artifacts import RunWriter
+                progress: Optional[Progress] = None, should_stop: Callable[[], bool] = lambda: False) -> str:
+    """Train and evaluate one run; return its final state. Never raises for a run's own failure.
 
+    should_stop() is asked once per G step: when it says yes the run checkpoints and raises
+    KeyboardInterrupt (how executors stop runs in worker processes)."""
     run_dir = Path(suite_dir) / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     status = get_status(run_dir)
     if status.get("state") in FINISHED:
         return status["state"]
-    write_json(run_dir / "config.json", {"run_id": run.run_id, "coords": run.coords, **run.resolved})
-    info = RunInfo(run.run_id, run.suite, run_dir, run.resolved, run.coords)
-    writer = RunWriter(plugins, run, run_dir, info, progress)
+    write_json(run_dir / "config.json", run.config_json())
+    one = _Run(plugins, run, run_dir, data, progress)
     error: Optional[str] = None
     state = "failed"
     try:
-        writer.execute(data)
+        one.train(should_stop)
         state = "done"
     except KeyboardInterrupt:
         set_status(run_dir, "failed", error="interrupted (Ctrl-C); rerun the suite to continue from the last checkpoint")
         raise
     except Exception as exc:  # a failing run never takes the suite down
-        from .train import Diverged
         if isinstance(exc, Diverged):
             state, error = "diverged", str(exc)
         elif isinstance(exc, GanbenchError):
@@ -112,17 +65,111 @@ def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache
         (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
     set_status(run_dir, state, **({"error": error} if error else {}), finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
-        plugins.hook.ganbench_run_finished(run=info, status=state, error=error)
+        plugins.hook.ganbench_run_finished(run=one.info, status=state, error=error)
     except Exception as exc:  # a broken observer must not lose the run's result
         (run_dir / "hook-error.log").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
     return state
 
 
-def environment() -> dict[str, Any]:
-    import torch
+class _Run:
+    """The state of one run while it trains: its Trainer's callbacks become files and hook calls."""
 
-    from . import __version__
-    return {"ganbench": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "threads": torch.get_num_threads()}
+    def __init__(self, plugins: Plugins, run: RunSpec, run_dir: Path, data: DataCache,
+                 progress: Optional[Progress]):
+        self.plugins, self.run, self.dir, self.data = plugins, run, run_dir, data
+        self.info = RunInfo(run.run_id, run.suite, run_dir, run.resolved, run.coords)
+        self.progress = progress or (lambda run_id, step, extra: None)
+        self.eval_seconds = 0.0
+        self.generation_img_per_s: Optional[float] = None
+
+    def train(self, should_stop: Callable[[], bool]) -> None:
+        t = self.run.train
+        device = resolve_device(t.device)
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        if device.type == "cuda":  # per-run peak, not the process's whole history
+            torch.cuda.reset_peak_memory_stats(device)
+        real = self.data.get(self.run.dataset, self.run.dataset_options)
+        trainer = Trainer(self.plugins, self.run, real, device)
+        self._write_data_json(real)
+        ckpt = self.dir / "checkpoint.pt"
+        resumed = 0
+        if ckpt.exists():
+            trainer.load_state_dict(load_checkpoint(ckpt, device))
+            resumed = trainer.state.step
+            truncate_after(self.dir, resumed)
+        else:
+            for stale in ("losses.csv", "evals.jsonl"):
+                (self.dir / stale).unlink(missing_ok=True)
+        self.info.resumed_from = resumed
+        set_status(self.dir, "running", step=resumed, steps=t.steps, resumed_from=resumed,
+                   started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self.plugins.hook.ganbench_run_started(run=self.info)
+        last = {"img_per_s": 0.0}
+        columns = grid_columns(t.grid_size, len(trainer.class_pool) if trainer.conditional else 0)
+
+        def on_log(step: int, losses: dict[str, float], speed: dict[str, float]) -> None:
+            last.update(speed, **losses)
+            self.plugins.hook.ganbench_step_finished(run=self.info, step=step,
+                                                     losses={**losses, "img_per_s": speed["img_per_s"]})
+            self.progress(self.run.run_id, step, dict(last))
+
+        def on_sample(step: int, images: torch.Tensor) -> None:
+            save_grid(images, self.dir / "samples" / f"step_{step:07d}.png", nrow=columns)
+
+        def on_eval(step: int, final: bool) -> None:
+            self.evaluate(trainer, step, final)
+
+        def on_checkpoint(step: int, state: dict[str, Any]) -> None:
+            save_checkpoint(ckpt, state)
+            set_status(self.dir, "running", step=step, steps=t.steps)
+
+        trainer.fit(Callbacks(on_log, on_sample, on_eval, on_checkpoint),
+                    progress=lambda step: self.progress(self.run.run_id, step, dict(last)), should_stop=should_stop)
+        # final evaluation on the full sample count, final images, GIF, thumbnail
+        scores = self.evaluate(trainer, t.steps, True)
+        if t.num_final_images:
+            images, labels = trainer.sampler(t.num_final_images, seed=t.seed + FINAL_IMAGES_SEED_OFFSET)(
+                t.num_final_images)
+            save_final_images(images, labels, real.class_names, self.dir / "final")
+        write_gif(sorted((self.dir / "samples").glob("step_*.png")), self.dir / "progress.gif")
+        save_grid(trainer.sample_grid()[:THUMB_IMAGES], self.dir / "thumb.png", nrow=4)
+        # probes last: they train a few extra steps whose updates are thrown away
+        write_json(self.dir / "throughput.json", throughput_report(
+            trainer, self.run, self.dir / "evals.jsonl", resumed, self.eval_seconds, self.generation_img_per_s))
+        set_status(self.dir, "running", step=t.steps, steps=t.steps, best=self._best(), scores=scores)
+
+    def evaluate(self, trainer: Trainer, step: int, final: bool) -> dict[str, float]:
+        m = self.run.metrics
+        if not m.names:
+            return {}
+        n = m.num_samples if final else m.eval_num_samples
+        ctx = eval_context(self.data, self.run.dataset, self.run.dataset_options, m,
+                           trainer.sampler(m.batch_size, seed=self.run.train.seed + EVAL_SEED_OFFSET),
+                           trainer.device, n, conditional=trainer.conditional, final=final)
+        t0 = time.perf_counter()
+        scores, protocol, seconds = evaluate(self.plugins, m, self.run.metric_options, ctx)
+        self.eval_seconds += time.perf_counter() - t0
+        if ctx.generation_seconds > 0:
+            self.generation_img_per_s = n / ctx.generation_seconds
+        record = {"step": step, "final": final, "scores": scores, "protocol": protocol, "seconds": seconds,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(trainer.device),
+                  "autocast": str(trainer.amp_dtype) if trainer.use_amp else None}  # what the sample depends on
+        append_jsonl(self.dir / "evals.jsonl", record)
+        self.plugins.hook.ganbench_evaluation_finished(run=self.info, step=step, scores=scores, final=final)
+        bad = [k for k, v in scores.items() if not math.isfinite(v)]
+        if bad:
+            raise Diverged(f"non-finite scores at step {step}: {', '.join(bad)}")
+        return scores
+
+    def _best(self) -> Optional[dict[str, Any]]:
+        primary = self.run.metrics.primary
+        spec = next((s for name in self.run.metrics.names for s in self.plugins.metrics.get(name).scores
+                     if s.name == primary), None)
+        return best_evaluation(read_jsonl(self.dir / "evals.jsonl"), primary, bool(spec and spec.higher_is_better))
+
+    def _write_data_json(self, real: ImageData) -> None:
+        write_json(self.dir / "data.json", {
+            "shape": list(real.shape), "num_images": len(real.images), "class_names": list(real.class_names),
+            "present_classes": sorted(set(real.labels.tolist())), "fingerprint": real.fingerprint,
+            "description": real.description})

@@ -6,15 +6,17 @@ Heavy imports (torch) stay under TYPE_CHECKING so ``ganbench list`` is fast.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-    from .metrics import EvalContext
+    from .config import MetricsConfig
 
 
 @dataclass(frozen=True)
@@ -173,3 +175,67 @@ class OptimizerSpec:
     build: "Callable[..., torch.optim.Optimizer]"
     uses_betas: bool = True
     options: type | None = None
+
+
+@dataclass
+class EvalContext:
+    """What a metric plugin gets: real data, a memoised sample of G, and the settings.
+
+    fake() returns (uint8 images (n, C, H, W) on the device, labels or None), drawn
+    once per evaluation and shared by all metrics. options is the metric's own
+    options dataclass; metric_options holds every requested metric's options (so a
+    shared computation can serve several metrics with their own settings);
+    cache_dir is where a metric may keep reference statistics.
+    """
+
+    real: "ImageData"
+    num_samples: int
+    device: "torch.device"
+    cache_dir: Path
+    config: "MetricsConfig"
+    generate: "Callable[[int], tuple[torch.Tensor, Optional[torch.Tensor]]]"
+    conditional: bool = False
+    final: bool = True
+    options: Any = None
+    dataset: str = ""
+    split: str = "train"
+    classes: tuple[Any, ...] = ()
+    full_real: Optional[Callable[[], "ImageData"]] = None  # all classes, same resolution/channels
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    _fake: "Optional[tuple[torch.Tensor, Optional[torch.Tensor]]]" = field(default=None, repr=False)
+    _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
+    generation_seconds: float = 0.0
+
+    def fake(self) -> "tuple[torch.Tensor, Optional[torch.Tensor]]":
+        if self._fake is None:
+            t0 = time.perf_counter()
+            self._fake = self.generate(self.num_samples)
+            self.generation_seconds = time.perf_counter() - t0
+        return self._fake
+
+    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """compute() once per evaluation, shared by every metric that asks with the same key.
+
+        Several metrics on one feature extractor (fid, is, kid on Inception-v3) then
+        cost one feature extraction, whichever of them runs first.
+        """
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
+    def options_of(self, name: str, default: Any = None) -> Any:
+        """The options of metric ``name`` in this evaluation (``default`` when not given)."""
+        got = self.metric_options.get(name)
+        return got if got is not None else default
+
+
+@dataclass
+class RunInfo:
+    """What lifecycle hooks see of a run: its id, folder, resolved config and coordinates."""
+
+    run_id: str
+    suite: str
+    dir: Path
+    config: dict[str, Any]
+    coords: dict[str, Any]
+    resumed_from: int = 0

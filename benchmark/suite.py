@@ -13,7 +13,7 @@ import itertools
 import json
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .config import (MetricsConfig, TrainConfig, check_type, checked_reference_options, field_types, from_dict,
-                     to_dict)
+from .config import (MetricsConfig, TrainConfig, check_field, check_type, field_types)
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
+from .runspec import RunSpec, build_spec, show_value
 
 TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losses", "optimizers", "override")
 PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers"}
@@ -33,32 +33,6 @@ PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses",
 COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "loss": ("train", "loss"),
                "optimizer": ("train", "optimizer"), "latent_dim": ("train", "latent_dim"),
                "seed": ("train", "seed")}
-#: keys that change no number a run produces; left out of the run id's hash
-#: (CPU thread counts do change float reduction order, so train.threads is hashed)
-NOT_HASHED = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "device")}
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One cell of the matrix, fully resolved and validated."""
-
-    suite: str
-    run_id: str
-    coords: dict[str, Any]
-    model: str
-    dataset: str
-    train: TrainConfig
-    metrics: MetricsConfig
-    model_options: Any
-    dataset_options: Any
-    loss_options: dict[str, Any]
-    metric_options: dict[str, Any]
-    optimizer_options: Any
-    resolved: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{k}={_show(v)}" for k, v in self.coords.items())
 
 
 @dataclass
@@ -78,12 +52,6 @@ class Suite:
     @property
     def primary(self) -> str:
         return self.runs[0].metrics.primary if self.runs else ""
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, list):
-        return "+".join(str(x) for x in v)
-    return str(v)
 
 
 def parse_value(text: str) -> Any:
@@ -206,11 +174,8 @@ class SuiteLoader:
     def _check_partial(self, cls: type, table: Any, where: str) -> None:
         if not isinstance(table, dict):
             raise GanbenchError(f"expected a table, found {type(table).__name__}", where=self.where(where))
-        types_ = field_types(cls)
         for key, value in table.items():
-            if key not in types_:
-                raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, types_)}", where=self.where(f"{where}.{key}"))
-            check_type(types_[key], value, self.where(f"{where}.{key}"))
+            check_field(cls, key, value, self.where(f"{where}.{key}"))
 
     def _options_class(self, kind: str, name: str, where: str) -> type | None:
         spec = self.plugins.registry(kind).get(name, where=self.where(where))
@@ -369,13 +334,11 @@ class SuiteLoader:
                  overrides: list[dict[str, Any]]) -> RunSpec:
         model_name, dataset_name = cell["model"], cell["dataset"]
         model = self.plugins.models.get(model_name)
-        dataset = self.plugins.datasets.get(dataset_name)
         # a recipe holds [train] keys, and may hold plugin tables its paper fixes too
         # (e.g. optimizers.sgd.momentum): both are the weakest layer under the suite's
         raw: dict[str, Any] = {"train": {k: v for k, v in model.recipe.items() if k not in PLUGIN_TABLES},
                                **{k: v for k, v in model.recipe.items() if k in PLUGIN_TABLES}}
         raw = _merge(raw, {k: data[k] for k in ("train", "metrics", *PLUGIN_TABLES) if k in data})
-        coords_for_match = dict(cell)
         for axis, value in cell.items():
             if axis in ("model", "dataset"):
                 continue
@@ -384,115 +347,22 @@ class SuiteLoader:
             else:
                 raw = _merge(raw, _nest({".".join(self._axis_path(axis, axis)): value}))
         for ov in overrides:
-            if self._matches(ov["match"], coords_for_match):
+            if self._matches(ov["match"], cell):
                 raw = _merge(raw, _nest(ov["body"]) if any("." in k for k in ov["body"]) else ov["body"])
-        label = ", ".join(f"{k}={_show(v)}" for k, v in cell.items())
-        where = f"{self.file}: run [{label}]"
-        train = from_dict(TrainConfig, raw.get("train"), f"{where}: train")
-        metrics_raw = raw.get("metrics", {})
-        metrics = from_dict(MetricsConfig, {k: v for k, v in metrics_raw.items() if k in field_types(MetricsConfig)},
-                            f"{where}: metrics")
-        model_opts = from_dict(model.options, raw.get("models", {}).get(model_name), f"{where}: models.{model_name}") \
-            if model.options else None
-        dataset_opts = from_dict(dataset.options, raw.get("datasets", {}).get(dataset_name),
-                                 f"{where}: datasets.{dataset_name}")
-        if metrics.reference_split and metrics.reference_split != dataset_opts.split:
-            checked_reference_options(dataset.options, dataset_opts, metrics.reference_split,
-                                      f"{where}: metrics.reference_split")
-        # options of every loss term and metric this run uses
-        terms = [train.loss, *([train.aux_loss] if train.aux_loss else []), *train.regularizers]
-        loss_opts = {}
-        for t in terms:
-            spec = self.plugins.losses.get(t, where=f"{where}: train")
-            loss_opts[t] = from_dict(spec.options, raw.get("losses", {}).get(t), f"{where}: losses.{t}") \
-                if spec.options else None
-        metric_opts = {}
-        for m in metrics.names:
-            spec = self.plugins.metrics.get(m, where=f"{where}: metrics.names")
-            metric_opts[m] = from_dict(spec.options, metrics_raw.get(m), f"{where}: metrics.{m}") \
-                if spec.options else None
-        opt_spec = self.plugins.optimizers.get(train.optimizer, where=f"{where}: train.optimizer")
-        optimizer_opts = None
-        if getattr(opt_spec, "options", None):
-            optimizer_opts = from_dict(opt_spec.options, raw.get("optimizers", {}).get(train.optimizer),
-                                       f"{where}: optimizers.{train.optimizer}")
-        if train.conditional is None:
-            train = replace(train, conditional=bool(model.recipe.get("conditional", False)))
-        self._check_compatibility(where, model, dataset, train, metrics)
-        if not metrics.primary:
-            first = self.plugins.metrics.get(metrics.names[0]).scores if metrics.names else ()
-            if first:
-                metrics = replace(metrics, primary=first[0].name)
-        elif metrics.names:
-            known = {s.name for m in metrics.names for s in self.plugins.metrics.get(m).scores}
-            if metrics.primary not in known:
-                raise GanbenchError(f"metrics.primary '{metrics.primary}' is not a score of the chosen metrics"
-                                    f"{did_you_mean(metrics.primary, known)}", where=f"{where}: metrics.primary")
-        resolved = {
-            "suite": suite, "model": model_name, "dataset": dataset_name,
-            "train": to_dict(train),
-            "metrics": {**to_dict(metrics), **{m: to_dict(o) for m, o in metric_opts.items() if o is not None}},
-            "models": {model_name: to_dict(model_opts)},
-            "datasets": {dataset_name: to_dict(dataset_opts)},
-            "losses": {t: to_dict(o) for t, o in loss_opts.items()},
-            "optimizers": {train.optimizer: to_dict(optimizer_opts)},
-        }
-        coords = {}
-        for axis in cell:
-            path = ("datasets", dataset_name, "classes") if axis == "classes" else self._axis_path(axis, axis)
-            value: Any = resolved
-            for p in path:
-                value = value.get(p) if isinstance(value, dict) else None
-            coords[axis] = value if value is not None else cell[axis]
-        return RunSpec(suite, run_id(coords, resolved), coords, model_name, dataset_name, train, metrics,
-                       model_opts, dataset_opts, loss_opts, metric_opts, optimizer_opts, resolved)
+        label = ", ".join(f"{k}={show_value(v)}" for k, v in cell.items())
 
-    def _check_compatibility(self, where: str, model: Any, dataset: Any, train: TrainConfig,
-                             metrics: MetricsConfig) -> None:
-        traits = set(model.traits) | ({"conditional"} if train.conditional else set())
-        roles = [(train.loss, "adversarial", "train.loss")]
-        if train.aux_loss:
-            roles.append((train.aux_loss, "auxiliary", "train.aux_loss"))
-        roles += [(r, "regularizer", "train.regularizers") for r in train.regularizers]
-        for name, role, key in roles:
-            spec = self.plugins.losses.get(name)
-            if spec.role != role:
-                same = [n for n in self.plugins.losses if self.plugins.losses.get(n).role == role]
-                raise GanbenchError(f"'{name}' is a {spec.role} term, not a{'n' if role[0] in 'aeiou' else ''} "
-                                    f"{role} one; {role} terms: {', '.join(same)}", where=f"{where}: {key}")
-            missing = set(spec.requires) - traits
-            if missing:
-                raise GanbenchError(f"{role} term '{name}' needs a model with {', '.join(sorted(missing))}; "
-                                    f"model '{model.name}' has {', '.join(sorted(traits)) or 'none of those'}",
-                                    where=f"{where}: {key}")
-            clash = set(spec.refuses) & traits
-            if clash:
-                raise GanbenchError(f"{role} term '{name}' cannot be used with a model that has "
-                                    f"{', '.join(sorted(clash))} (model '{model.name}')", where=f"{where}: {key}",
-                                    hint=f"pick a model without {', '.join(sorted(clash))} or another {role} term")
-            if spec.needs_labels and not train.conditional:
-                raise GanbenchError(f"'{name}' needs class labels but the run is unconditional",
-                                    where=f"{where}: {key}", hint="set train.conditional = true on a labelled data set")
-        if train.label_smoothing > 0 and not self.plugins.losses.get(train.loss).label_smoothing:
-            raise GanbenchError(f"train.label_smoothing has no meaning for the '{train.loss}' loss (it has no targets)",
-                                where=f"{where}: train.label_smoothing",
-                                hint="set label_smoothing = 0 for this run (an [[override]] can do it per model)")
-        if "aux_classifier" in traits and not train.aux_loss:
-            raise GanbenchError(f"model '{model.name}' has an auxiliary classifier head but train.aux_loss is empty",
-                                where=f"{where}: train.aux_loss", hint="set aux_loss = \"aux-ce\"")
-        if train.conditional and not dataset.labelled:
-            raise GanbenchError(f"conditional training needs labels; data set '{dataset.name}' has none",
-                                where=f"{where}: train.conditional")
-        if train.conditional and "conditional" not in model.traits and "can_condition" not in model.traits:
-            raise GanbenchError(f"model '{model.name}' cannot be trained conditionally", where=f"{where}: train.conditional")
-        for m in metrics.names:
-            spec = self.plugins.metrics.get(m)
-            if spec.needs_labels and not dataset.labelled:
-                raise GanbenchError(f"metric '{m}' needs a labelled data set; '{dataset.name}' has no labels",
-                                    where=f"{where}: metrics.names")
-        if train.precision != "fp32" and train.device == "cpu":
-            raise GanbenchError(f"precision '{train.precision}' is only used on CUDA (it is ~150x slower on CPU)",
-                                where=f"{where}: train.precision", hint="use precision = \"fp32\" on CPU")
+        def coords(resolved: dict[str, Any]) -> dict[str, Any]:
+            """Each axis's resolved value (a recipe or an override may have set it)."""
+            out = {}
+            for axis in cell:
+                path = ("datasets", dataset_name, "classes") if axis == "classes" else self._axis_path(axis, axis)
+                value: Any = resolved
+                for p in path:
+                    value = value.get(p) if isinstance(value, dict) else None
+                out[axis] = value if value is not None else cell[axis]
+            return out
+
+        return build_spec(self.plugins, suite, model_name, dataset_name, raw, f"{self.file}: run [{label}]", coords)
 
     def _filter(self, runs: list[RunSpec], filters: list[str], axes: dict[str, list[Any]]) -> list[RunSpec]:
         if not filters:
@@ -517,55 +387,8 @@ class SuiteLoader:
         return [r for r in runs if ok(r)]
 
 
-def _slug(axis: str, value: Any) -> str:
-    short = {"latent_dim": "z", "seed": "s"}
-    text = _show(value)
-    if axis in short:
-        text = f"{short[axis]}{text}"
-    elif axis not in ("model", "dataset", "classes", "loss", "optimizer"):
-        text = f"{axis.split('.')[-1]}{text}"
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
-
-
-def config_hash(resolved: dict[str, Any]) -> str:
-    data = copy.deepcopy(resolved)
-    for table, key in NOT_HASHED:
-        data.get(table, {}).pop(key, None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def run_id(coords: dict[str, Any], resolved: dict[str, Any]) -> str:
-    """Readable slug of the coordinates + a short hash of the resolved config."""
-    slug = "-".join(_slug(a, v) for a, v in coords.items())[:100]
-    return f"{slug}-{config_hash(resolved)}"
-
-
 def load_suite(plugins: Plugins, path: str | Path, sets: list[str] = (), filters: list[str] = (),
                text: str | None = None) -> Suite:
     return SuiteLoader(plugins, path, text).load(list(sets), list(filters))
 
 
-def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
-    """Rebuild a RunSpec from a run folder's config.json (for sample, eval, executors)."""
-    where = f"run {config.get('run_id', '?')}: config.json"
-    model, dataset = config["model"], config["dataset"]
-    mspec, dspec = plugins.models.get(model, where=where), plugins.datasets.get(dataset, where=where)
-    train = from_dict(TrainConfig, config["train"], f"{where}: train")
-    mraw = config.get("metrics", {})
-    metrics = from_dict(MetricsConfig, {k: v for k, v in mraw.items() if k in field_types(MetricsConfig)},
-                        f"{where}: metrics")
-    metric_opts = {m: from_dict(plugins.metrics.get(m).options, mraw.get(m), f"{where}: metrics.{m}")
-                   if plugins.metrics.get(m).options else None for m in metrics.names}
-    loss_opts = {t: from_dict(plugins.losses.get(t).options, o, f"{where}: losses.{t}")
-                 if plugins.losses.get(t).options else None for t, o in config.get("losses", {}).items()}
-    ospec = plugins.optimizers.get(train.optimizer)
-    oraw = config.get("optimizers", {}).get(train.optimizer)
-    return RunSpec(
-        suite=config.get("suite", ""), run_id=config.get("run_id", ""), coords=config.get("coords", {}),
-        model=model, dataset=dataset, train=train, metrics=metrics,
-        model_options=from_dict(mspec.options, config.get("models", {}).get(model), f"{where}: models")
-        if mspec.options else None,
-        dataset_options=from_dict(dspec.options, config.get("datasets", {}).get(dataset), f"{where}: datasets"),
-        loss_options=loss_opts, metric_options=metric_opts,
-        optimizer_options=from_dict(ospec.options, oraw, f"{where}: optimizers") if ospec.options else None,
-        resolved={k: v for k, v in config.items() if k not in ("run_id", "coords")})

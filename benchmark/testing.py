@@ -157,8 +157,9 @@ def score_generator(plugins: Plugins, G: Any, dataset: str = "digits", dataset_o
 
     from .config import MetricsConfig, from_dict
     from .data import cache_dir
-    from .metrics import EvalContext, evaluate, make_generator
-    from .runs import DataCache
+    from .data import DataCache
+    from .metrics import eval_context, evaluate
+    from .sampling import make_generator
 
     spec = plugins.datasets.get(dataset)
     opts = from_dict(spec.options, dataset_options or {}, f"datasets.{dataset}")
@@ -168,10 +169,8 @@ def score_generator(plugins: Plugins, G: Any, dataset: str = "digits", dataset_o
     pool = torch.unique(real.labels) if conditional else None
     latent = latent_dim or getattr(G, "latent_dim")
     cfg = from_dict(MetricsConfig, {"names": [metric], "num_samples": num_samples}, "metrics")
-    ctx = EvalContext(real=real, num_samples=num_samples, device=device, cache_dir=data.cache_dir, config=cfg,
-                      generate=make_generator(G, latent, "normal", device, pool, 250, seed),
-                      conditional=conditional, dataset=dataset, split=opts.split, classes=tuple(opts.classes),
-                      full_real=lambda: data.full(dataset, opts))
+    ctx = eval_context(data, dataset, opts, cfg, make_generator(G, latent, "normal", device, pool, 250, seed),
+                       device, num_samples, conditional=conditional)
     scores, _, _ = evaluate(plugins, cfg, {metric: None}, ctx)
     return scores
 

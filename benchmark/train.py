@@ -11,7 +11,6 @@ import contextlib
 import copy
 import math
 import resource
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,19 +21,13 @@ import torch
 from torch import nn
 
 from .errors import GanbenchError
-from .metrics import make_generator, sample_latent, to_float
+from .sampling import make_generator, sample_latent, to_float
 from .plugins import Plugins
 from .specs import ImageData, LossSpec, ModelContext
 
 
 class Diverged(Exception):
     """A loss or a score became NaN or infinite."""
-
-
-# -- stop requests (set by executors' SIGINT/SIGTERM handlers in worker processes) --------
-#: fit() checks this once per G step; when set it saves a checkpoint at that step boundary and
-#: raises KeyboardInterrupt, so a run stopped by Ctrl-C or by its executor resumes from there.
-STOP = threading.Event()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -297,7 +290,11 @@ class Trainer:
                                 dict(sd.get("extra") or {}))
 
     # -- the loop ------------------------------------------------------------
-    def fit(self, cb: Callbacks, progress: Callable[[int], None] = lambda step: None) -> None:
+    def fit(self, cb: Callbacks, progress: Callable[[int], None] = lambda step: None,
+            should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Train to cfg.steps. should_stop() is asked once per G step (an executor's stop
+        request): when it says yes, a checkpoint is saved at that step boundary and
+        KeyboardInterrupt raised, so the run resumes from there."""
         t = self.cfg
         sample_every = t.sample_every or max(1, t.steps // 10)
         imgs_per_step = t.batch_size * t.n_critic
@@ -310,7 +307,7 @@ class Trainer:
             step = self.state.step
             window_images += imgs_per_step
             self.state.images_seen += imgs_per_step
-            if STOP.is_set():  # executors: checkpoint here, then stop (see STOP above)
+            if should_stop():
                 self.state.train_seconds += time.perf_counter() - window_start
                 cb.on_checkpoint(step, self.state_dict())
                 raise KeyboardInterrupt(f"stopped at step {step}; checkpoint saved")

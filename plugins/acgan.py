@@ -30,14 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class ACGANOptions:
-    width: int = opt(16, "base channel count (the paper's CIFAR-10 model: 16; G 384-192-96, D 16..512)")
-    dropout: float = opt(0.5, "dropout after each of D's layers (paper: 0.5)")
-
-    def validate(self) -> None:
-        if self.width < 1:
-            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise GanbenchError(f"dropout must be in [0, 1), found {self.dropout}")
+    width: int = opt(16, "base channel count (the paper's CIFAR-10 model: 16; G 384-192-96, D 16..512)", min=1)
+    dropout: float = opt(0.5, "dropout after each of D's layers (paper: 0.5)", min=0, below=1)
 
 
 def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
-    from ganbench.metrics import EvalContext
+    from ganbench.specs import EvalContext
     from ganbench.specs import ImageData
 
 VERSION = 1  # bump when the classifier or its training changes: invalidates caches
@@ -35,14 +35,11 @@ VERSION = 1  # bump when the classifier or its training changes: invalidates cac
 
 @dataclass(frozen=True)
 class ClassifierOptions:
-    epochs: int = opt(0, "training epochs; 0 = enough for ~30,000 image presentations (at least 3)")
-    width: int = opt(32, "base channels of the classifier")
-    coverage_threshold: float = opt(0.1, "a class is covered when it gets ≥ this fraction of its real share")
+    epochs: int = opt(0, "training epochs; 0 = enough for ~30,000 image presentations (at least 3)", min=0)
+    width: int = opt(32, "base channels of the classifier", min=1)
+    coverage_threshold: float = opt(0.1, "a class is covered when it gets ≥ this fraction of its real share",
+                                     above=0, max=1)
     seed: int = opt(0, "seed of the classifier's training")
-
-    def validate(self) -> None:
-        if not 0 < self.coverage_threshold <= 1:
-            raise GanbenchError("coverage_threshold must be in (0, 1]")
 
 
 def build_classifier(channels: int, resolution: int, num_classes: int, width: int) -> "torch.nn.Module":

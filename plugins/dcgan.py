@@ -24,13 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class DCGANOptions:
-    width: int = opt(64, "base channel count (the paper's 64 for 32x32: G 3.4M, D 2.6M parameters)")
+    width: int = opt(64, "base channel count (the paper's 64 for 32x32: G 3.4M, D 2.6M parameters)", min=1)
     d_norm: Literal["batch", "layer", "none"] = opt("batch", "normalisation in D's hidden layers")
     spectral_norm: bool = opt(False, "spectral normalisation on D's weights")
-
-    def validate(self) -> None:
-        if self.width < 1:
-            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
 
 
 def layout(resolution: int) -> tuple[int, int]:

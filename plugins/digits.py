@@ -16,10 +16,9 @@ CLASSES = tuple(str(i) for i in range(10))
 
 @dataclass(frozen=True)
 class DigitsOptions(DatasetOptions):
-    resolution: int = opt(16, "side after resizing the 8x8 originals once (16 or 32 suit DCGAN)")
+    resolution: int = opt(16, "side after resizing the 8x8 originals once (16 or 32 suit DCGAN)", min=0)
 
     def validate(self) -> None:
-        super().validate()
         if self.split != "train":
             raise GanbenchError(f"digits has one split, 'train'; found '{self.split}'")
 

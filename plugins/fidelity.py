@@ -42,7 +42,7 @@ from ganbench.specs import MetricSpec, Score
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ganbench.metrics import EvalContext
+    from ganbench.specs import EvalContext
 
 #: bump when the reference cache's content or the real-subset rule changes
 REFERENCE_VERSION = 1

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
-from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,17 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class GANOptions:
-    width: int = opt(1200, "hidden units of G's two layers; D has width/5 maxout units (paper: 1200 and 240)")
-    pieces: int = opt(5, "linear pieces per maxout unit in D")
-    dropout: float = opt(0.5, "dropout on D's hidden layers (0.2 on its input when > 0, as in the paper)")
+    width: int = opt(1200, "hidden units of G's two layers; D has width/5 maxout units (paper: 1200 and 240)", min=5)
+    pieces: int = opt(5, "linear pieces per maxout unit in D", min=1)
+    dropout: float = opt(0.5, "dropout on D's hidden layers (0.2 on its input when > 0, as in the paper)", min=0, below=1)
 
-    def validate(self) -> None:
-        if self.width < 5:
-            raise GanbenchError(f"width must be ≥ 5 (D has width/5 units), found {self.width}")
-        if self.pieces < 1:
-            raise GanbenchError(f"pieces must be ≥ 1, found {self.pieces}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise GanbenchError(f"dropout must be in [0, 1), found {self.dropout}")
 
 
 def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":

@@ -103,11 +103,7 @@ def lsgan_g(fake: "Tensor", real: Optional["Tensor"], options: Any) -> "Tensor":
 # -- auxiliary classifier (Odena et al. 2017) ----------------------------------------
 @dataclass(frozen=True)
 class AuxCEOptions:
-    weight: float = opt(1.0, "weight of the class log-likelihood term on both sides (paper: 1)")
-
-    def validate(self) -> None:
-        if self.weight < 0:
-            raise GanbenchError(f"weight must be ≥ 0, found {self.weight}")
+    weight: float = opt(1.0, "weight of the class log-likelihood term on both sides (paper: 1)", min=0)
 
 
 def aux_ce_d(real_cls: "Tensor", fake_cls: "Tensor", y_real: "Tensor", y_fake: "Tensor",

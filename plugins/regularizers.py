@@ -44,12 +44,8 @@ def _refuse_batchnorm(D: "Critic", name: str) -> None:
 # -- gradient penalty (Gulrajani et al. 2017) -----------------------------------------
 @dataclass(frozen=True)
 class GradientPenaltyOptions:
-    weight: float = opt(10.0, "lambda, the penalty's weight (paper: 10)")
+    weight: float = opt(10.0, "lambda, the penalty's weight (paper: 10)", min=0)
     target: float = opt(1.0, "gradient norm the penalty pulls toward (paper: 1)")
-
-    def validate(self) -> None:
-        if self.weight < 0:
-            raise GanbenchError(f"weight must be ≥ 0, found {self.weight}")
 
 
 def gradient_penalty(D: "Critic", real: "Tensor", fake: "Tensor", y_real: Optional["Tensor"],
@@ -73,11 +69,7 @@ def gradient_penalty(D: "Critic", real: "Tensor", fake: "Tensor", y_real: Option
 # -- R1 (Mescheder et al. 2018) ---------------------------------------------------
 @dataclass(frozen=True)
 class R1Options:
-    gamma: float = opt(10.0, "gamma: the penalty is gamma/2 * E||grad_x D(x)||^2 on real images")
-
-    def validate(self) -> None:
-        if self.gamma < 0:
-            raise GanbenchError(f"gamma must be ≥ 0, found {self.gamma}")
+    gamma: float = opt(10.0, "gamma: the penalty is gamma/2 * E||grad_x D(x)||^2 on real images", min=0)
 
 
 def r1_penalty(D: "Critic", real: "Tensor", fake: Optional["Tensor"], y_real: Optional["Tensor"],
@@ -95,11 +87,7 @@ def r1_penalty(D: "Critic", real: "Tensor", fake: Optional["Tensor"], y_real: Op
 # -- weight clipping (Arjovsky et al. 2017) ------------------------------------------
 @dataclass(frozen=True)
 class WeightClippingOptions:
-    clip: float = opt(0.01, "every D parameter is clamped to [-clip, clip] after each D step (paper: 0.01)")
-
-    def validate(self) -> None:
-        if self.clip <= 0:
-            raise GanbenchError(f"clip must be > 0, found {self.clip}")
+    clip: float = opt(0.01, "every D parameter is clamped to [-clip, clip] after each D step (paper: 0.01)", above=0)
 
 
 def clip_weights(D: "nn.Module", options: Optional[WeightClippingOptions]) -> None:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
-from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,12 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class SAGANOptions:
-    width: int = opt(64, "base channel count; every residual block has 4 x width channels (256)")
+    width: int = opt(64, "base channel count; every residual block has 4 x width channels (256)", min=2)
     attention: bool = opt(True, "self-attention at half the image side in G and D (off: an SN-ResNet GAN)")
-
-    def validate(self) -> None:
-        if self.width < 2:
-            raise GanbenchError(f"width must be ≥ 2, found {self.width}")
 
 
 def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from ganbench import hookimpl
 from ganbench.config import opt
-from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,11 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class SNGANOptions:
-    width: int = opt(64, "base channel count (the paper's 64: G 512-256-128-64, D 64..512)")
-
-    def validate(self) -> None:
-        if self.width < 1:
-            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
+    width: int = opt(64, "base channel count (the paper's 64: G 512-256-128-64, D 64..512)", min=1)
 
 
 def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":

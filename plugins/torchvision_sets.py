@@ -40,7 +40,6 @@ class SplitOptions(DatasetOptions):
     SPLITS: ClassVar[tuple[str, ...]] = ("train", "test")
 
     def validate(self) -> None:
-        super().validate()
         if self.split not in self.SPLITS:
             raise GanbenchError(f"unknown split '{self.split}'{did_you_mean(self.split, self.SPLITS)}")
 
@@ -70,7 +69,6 @@ class FlowersOptions(SplitOptions):
     resolution: int = opt(64, "side after a centre crop and resize at load")
 
     def validate(self) -> None:
-        super().validate()
         if self.resolution == 0:
             raise GanbenchError("Flowers-102 photos vary in size (about 500 pixels on the short side), so "
                                 "they need one resolution; 0 (native) is not possible",

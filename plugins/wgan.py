@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ganbench import hookimpl
 from ganbench.config import opt
-from ganbench.errors import GanbenchError
 from ganbench.specs import ModelContext, ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,22 +26,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class WGANOptions:
-    width: int = opt(64, "base channel count (DCGAN's 64)")
-
-    def validate(self) -> None:
-        if self.width < 1:
-            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
+    width: int = opt(64, "base channel count (DCGAN's 64)", min=1)
 
 
 @dataclass(frozen=True)
 class WGANGPOptions:
-    width: int = opt(64, "base channel count (DCGAN's 64)")
+    width: int = opt(64, "base channel count (DCGAN's 64)", min=1)
     d_norm: Literal["layer", "none"] = opt("layer", "critic normalisation; never batch norm, which breaks "
                                                     "the per-image gradient penalty")
-
-    def validate(self) -> None:
-        if self.width < 1:
-            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
 
 
 def build_wgan(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":

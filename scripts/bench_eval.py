@@ -38,7 +38,9 @@ def main() -> None:
 
     from ganbench.config import MetricsConfig
     from ganbench.data import cache_dir
-    from ganbench.metrics import EvalContext, evaluate, make_generator
+    from ganbench.metrics import evaluate
+    from ganbench.sampling import make_generator
+    from ganbench.specs import EvalContext
     from ganbench.plugins import get_plugin_manager, load_plugins
     from ganbench.specs import ModelContext
     from ganbench_plugins import fidelity as F

@@ -158,7 +158,7 @@ def test_cifar10_class_subsets_by_name_or_index_never_share_a_fingerprint(plugin
 
 
 def test_class_subsets_get_separate_data_cache_entries(plugins, tmp_path):
-    from ganbench.runs import DataCache
+    from ganbench.data import DataCache
 
     write_cifar(tmp_path / "data" / "cifar10")
     cache = DataCache(plugins, gdata.cache_dir(), size=4)
@@ -510,7 +510,7 @@ resolution = 16
 
 def test_every_data_set_loads_from_a_suite(plugins, tmp_path):
     from ganbench.runner import check_suite
-    from ganbench.runs import DataCache
+    from ganbench.data import DataCache
     from ganbench.suite import load_suite
 
     roots = write_all_sets(tmp_path)

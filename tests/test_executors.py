@@ -300,7 +300,7 @@ def test_the_late_copy_of_one_ctrl_c_is_not_a_second_one(monkeypatch: pytest.Mon
     has begun stopping must not read the first Ctrl-C's late copy as "Ctrl-C twice, stop now":
     that killed a worker one step before its checkpoint (a flaky CI failure of the test above)."""
     from ganbench import executors
-    from ganbench.train import STOP
+    STOP = executors.STOP
 
     monkeypatch.setattr(executors, "SAME_CTRL_C_S", 1.0)
     with executors.stop_on_signals():  # a worker

@@ -107,7 +107,7 @@ def test_conditional_sagan_trains_and_samples_a_class(tmp_path):
     assert run.config["train"]["conditional"] is True
     assert "class_accuracy" in run.scores
     check_sample_cli(run.dir, tmp_path)
-    from ganbench.sampling import load_generator
+    from ganbench.export import load_generator
     G, spec, classes = load_generator(result.plugins, run.dir)
     assert len(classes) == 10 and not G.training
     assert any(isinstance(m, torch.nn.Embedding) for m in G.modules())  # conditional BN was built

@@ -18,7 +18,9 @@ import torch
 
 from ganbench import cli
 from ganbench.config import MetricsConfig
-from ganbench.metrics import EvalContext, evaluate, frechet_distance, quantize, to_float
+from ganbench.metrics import evaluate, frechet_distance
+from ganbench.sampling import quantize, to_float
+from ganbench.specs import EvalContext
 from ganbench_plugins import fidelity as F
 from ganbench_plugins.digits import DigitsOptions
 from ganbench_plugins.digits import load as load_digits

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ganbench.bench import GanbenchLoop, PlainLoop, load_data, make_run
-from ganbench.metrics import CPU_SAMPLE_CHUNK, make_generator, quantize, sample_latent
+from ganbench.sampling import CPU_SAMPLE_CHUNK, make_generator, quantize, sample_latent
 from ganbench.specs import ModelContext
 
 MODELS = ["dcgan", "wgan-gp", "sagan"]
@@ -224,7 +224,7 @@ def test_conv_bn_folding_keeps_the_eval_function(plugins):
     """The sampler folds DCGAN G's eval-mode batch norms into its transposed convolutions."""
     import copy
 
-    from ganbench.metrics import fuse_conv_bn
+    from ganbench.sampling import fuse_conv_bn
 
     spec = plugins.models.get("dcgan")
     torch.manual_seed(0)

@@ -115,7 +115,7 @@ MALFORMED = [
                                                       "did you mean 'digits'"]),
     ("steps = 10", "steps = \"10\"", ["train.steps", "expected an integer, found string '10'", "remove the quotes"]),
     ("steps = 10", "stpes = 10", ["train.stpes", "unknown key 'stpes'", "did you mean 'steps'"]),
-    ("steps = 10", "steps = -5", ["train.steps must be > 0, found -5"]),
+    ("steps = 10", "steps = -5", ["suites/x.toml: train.steps: must be ≥ 1, found -5"]),
     ("steps = 10", "steps = 10\noptimizer = \"adamm\"", ["train.optimizer", "unknown optimizer 'adamm'",
                                                         "did you mean 'adam'"]),
     ("steps = 10", "steps = 10\nloss = \"bec\"", ["train.loss", "unknown loss 'bec'", "did you mean 'bce'"]),
@@ -144,7 +144,7 @@ MALFORMED = [
     ("steps = 10", "steps = 10\nregularizers = [\"bce\"]", ["'bce' is a adversarial term, not a regularizer"]),
     ("steps = 10", "steps = 10\nprecision = \"bf16\"\ndevice = \"cpu\"", ["precision 'bf16' is only used on CUDA"]),
     ("[models.dcgan]", "[datasets.digits]\nclasses = [\"3\"]\nresolution = 12\n[models.dcgan]", []),
-    ("[models.dcgan]", "[datasets.digits]\nchannels = 2\n[models.dcgan]", ["channels must be 1 or 3"]),
+    ("[models.dcgan]", "[datasets.digits]\nchannels = 2\n[models.dcgan]", ["datasets.digits.channels: must be one of 0, 1, 3, found 2"]),
 ]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganbench.metrics import EVAL_SEED_OFFSET, EvalContext, evaluate
+from ganbench.data import DataCache
+from ganbench.metrics import EVAL_SEED_OFFSET, eval_context, evaluate
 from ganbench.runner import run_suite
-from ganbench.runs import DataCache
 from ganbench.suite import load_suite
 from ganbench.train import Trainer
 
@@ -15,9 +15,9 @@ def score_of_untrained(plugins, run, cache_dir) -> dict[str, float]:
     data = DataCache(plugins, cache_dir)
     real = data.get(run.dataset, run.dataset_options)
     trainer = Trainer(plugins, run, real, torch.device("cpu"))
-    ctx = EvalContext(real=real, num_samples=run.metrics.num_samples, device=trainer.device, cache_dir=cache_dir,
-                      config=run.metrics, generate=trainer.sampler(250, seed=run.train.seed + EVAL_SEED_OFFSET),
-                      full_real=lambda: data.full(run.dataset, run.dataset_options))
+    ctx = eval_context(data, run.dataset, run.dataset_options, run.metrics,
+                       trainer.sampler(250, seed=run.train.seed + EVAL_SEED_OFFSET), trainer.device,
+                       run.metrics.num_samples)
     return evaluate(plugins, run.metrics, run.metric_options, ctx)[0]
 
 

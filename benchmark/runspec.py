@@ -1,0 +1,205 @@
+"""RunSpec: one fully resolved, validated run, and the one function that builds it.
+
+A suite cell (``suite.SuiteLoader``) and a run folder's config.json (``spec_from_config``:
+workers, ``ganbench eval``, ``ganbench sample``) both become a RunSpec through
+:func:`build_spec`, so a run means the same thing wherever it is rebuilt. The run id is a
+readable slug of the matrix coordinates plus a hash of the resolved config.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .config import MetricsConfig, TrainConfig, checked_reference_options, field_types, from_dict, to_dict
+from .errors import GanbenchError, did_you_mean
+from .plugins import Plugins
+from .specs import DatasetSpec, ModelSpec
+
+#: keys that change no number a run produces; left out of the run id's hash
+#: (CPU thread counts do change float reduction order, so train.threads is hashed)
+NOT_HASHED = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "device")}
+
+
+def show_value(v: Any) -> str:
+    """A coordinate value as people write it: lists joined with '+' (classes = horse+bird)."""
+    if isinstance(v, list):
+        return "+".join(str(x) for x in v)
+    return str(v)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the matrix, fully resolved and validated."""
+
+    suite: str
+    run_id: str
+    coords: dict[str, Any]
+    model: str
+    dataset: str
+    train: TrainConfig
+    metrics: MetricsConfig
+    model_options: Any
+    dataset_options: Any
+    loss_options: dict[str, Any]
+    metric_options: dict[str, Any]
+    optimizer_options: Any
+    resolved: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={show_value(v)}" for k, v in self.coords.items())
+
+    def config_json(self) -> dict[str, Any]:
+        """What config.json holds (and what travels to a worker): plain JSON, rebuilt with
+        :func:`spec_from_config`."""
+        return {"run_id": self.run_id, "coords": self.coords, **self.resolved}
+
+
+def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str, raw: dict[str, Any],
+               where: str, coords: Callable[[dict[str, Any]], dict[str, Any]],
+               run_id: str | None = None) -> RunSpec:
+    """Validate the merged tables ``raw`` (train, metrics, models, datasets, losses,
+    optimizers) of one run into a RunSpec. ``coords(resolved)`` gives the run's coordinates;
+    the run id is derived from them unless given (a stored run keeps its own)."""
+    model = plugins.models.get(model_name, where=where)
+    dataset = plugins.datasets.get(dataset_name, where=where)
+    train = from_dict(TrainConfig, raw.get("train"), f"{where}: train")
+    metrics_raw = raw.get("metrics", {})
+    metrics = from_dict(MetricsConfig, {k: v for k, v in metrics_raw.items() if k in field_types(MetricsConfig)},
+                        f"{where}: metrics")
+    model_opts = from_dict(model.options, raw.get("models", {}).get(model_name), f"{where}: models.{model_name}") \
+        if model.options else None
+    dataset_opts = from_dict(dataset.options, raw.get("datasets", {}).get(dataset_name),
+                             f"{where}: datasets.{dataset_name}")
+    if metrics.reference_split and metrics.reference_split != dataset_opts.split:
+        checked_reference_options(dataset.options, dataset_opts, metrics.reference_split,
+                                  f"{where}: metrics.reference_split")
+    # options of every loss term and metric this run uses
+    terms = [train.loss, *([train.aux_loss] if train.aux_loss else []), *train.regularizers]
+    loss_opts = {}
+    for t in terms:
+        spec = plugins.losses.get(t, where=f"{where}: train")
+        loss_opts[t] = from_dict(spec.options, raw.get("losses", {}).get(t), f"{where}: losses.{t}") \
+            if spec.options else None
+    metric_opts = {}
+    for m in metrics.names:
+        mspec = plugins.metrics.get(m, where=f"{where}: metrics.names")
+        metric_opts[m] = from_dict(mspec.options, metrics_raw.get(m), f"{where}: metrics.{m}") \
+            if mspec.options else None
+    opt_spec = plugins.optimizers.get(train.optimizer, where=f"{where}: train.optimizer")
+    optimizer_opts = from_dict(opt_spec.options, raw.get("optimizers", {}).get(train.optimizer),
+                               f"{where}: optimizers.{train.optimizer}") if opt_spec.options else None
+    if train.conditional is None:
+        train = replace(train, conditional=bool(model.recipe.get("conditional", False)))
+    check_compatibility(plugins, where, model, dataset, train, metrics)
+    if not metrics.primary:
+        first = plugins.metrics.get(metrics.names[0]).scores if metrics.names else ()
+        if first:
+            metrics = replace(metrics, primary=first[0].name)
+    elif metrics.names:
+        known = {s.name for m in metrics.names for s in plugins.metrics.get(m).scores}
+        if metrics.primary not in known:
+            raise GanbenchError(f"metrics.primary '{metrics.primary}' is not a score of the chosen metrics"
+                                f"{did_you_mean(metrics.primary, known)}", where=f"{where}: metrics.primary")
+    resolved = {
+        "suite": suite, "model": model_name, "dataset": dataset_name,
+        "train": to_dict(train),
+        "metrics": {**to_dict(metrics), **{m: to_dict(o) for m, o in metric_opts.items() if o is not None}},
+        "models": {model_name: to_dict(model_opts)},
+        "datasets": {dataset_name: to_dict(dataset_opts)},
+        "losses": {t: to_dict(o) for t, o in loss_opts.items()},
+        "optimizers": {train.optimizer: to_dict(optimizer_opts)},
+    }
+    cell = coords(resolved)
+    return RunSpec(suite, run_id or make_run_id(cell, resolved), cell, model_name, dataset_name, train, metrics,
+                   model_opts, dataset_opts, loss_opts, metric_opts, optimizer_opts, resolved)
+
+
+def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
+    """Rebuild a RunSpec from a run folder's config.json (for workers, eval and sample)."""
+    where = f"run {config.get('run_id', '?')}: config.json"
+    for key in ("model", "dataset", "train"):
+        if key not in config:
+            raise GanbenchError(f"config.json has no '{key}'", where=where,
+                                hint="the run folder is damaged: delete it and rerun the suite")
+    raw = {k: v for k, v in config.items() if k in ("train", "metrics", "models", "datasets", "losses", "optimizers")}
+    stored = config.get("coords", {})
+    return build_spec(plugins, config.get("suite", ""), config["model"], config["dataset"], raw, where,
+                      lambda resolved: stored, run_id=config.get("run_id", ""))
+
+
+def check_compatibility(plugins: Plugins, where: str, model: ModelSpec, dataset: DatasetSpec, train: TrainConfig,
+                        metrics: MetricsConfig) -> None:
+    """Cross-plugin rules: loss roles, traits a term requires or refuses, labels, precision."""
+    traits = set(model.traits) | ({"conditional"} if train.conditional else set())
+    roles = [(train.loss, "adversarial", "train.loss")]
+    if train.aux_loss:
+        roles.append((train.aux_loss, "auxiliary", "train.aux_loss"))
+    roles += [(r, "regularizer", "train.regularizers") for r in train.regularizers]
+    for name, role, key in roles:
+        spec = plugins.losses.get(name)
+        if spec.role != role:
+            same = [n for n in plugins.losses if plugins.losses.get(n).role == role]
+            raise GanbenchError(f"'{name}' is a {spec.role} term, not a{'n' if role[0] in 'aeiou' else ''} "
+                                f"{role} one; {role} terms: {', '.join(same)}", where=f"{where}: {key}")
+        missing = set(spec.requires) - traits
+        if missing:
+            raise GanbenchError(f"{role} term '{name}' needs a model with {', '.join(sorted(missing))}; "
+                                f"model '{model.name}' has {', '.join(sorted(traits)) or 'none of those'}",
+                                where=f"{where}: {key}")
+        clash = set(spec.refuses) & traits
+        if clash:
+            raise GanbenchError(f"{role} term '{name}' cannot be used with a model that has "
+                                f"{', '.join(sorted(clash))} (model '{model.name}')", where=f"{where}: {key}",
+                                hint=f"pick a model without {', '.join(sorted(clash))} or another {role} term")
+        if spec.needs_labels and not train.conditional:
+            raise GanbenchError(f"'{name}' needs class labels but the run is unconditional",
+                                where=f"{where}: {key}", hint="set train.conditional = true on a labelled data set")
+    if train.label_smoothing > 0 and not plugins.losses.get(train.loss).label_smoothing:
+        raise GanbenchError(f"train.label_smoothing has no meaning for the '{train.loss}' loss (it has no targets)",
+                            where=f"{where}: train.label_smoothing",
+                            hint="set label_smoothing = 0 for this run (an [[override]] can do it per model)")
+    if "aux_classifier" in traits and not train.aux_loss:
+        raise GanbenchError(f"model '{model.name}' has an auxiliary classifier head but train.aux_loss is empty",
+                            where=f"{where}: train.aux_loss", hint="set aux_loss = \"aux-ce\"")
+    if train.conditional and not dataset.labelled:
+        raise GanbenchError(f"conditional training needs labels; data set '{dataset.name}' has none",
+                            where=f"{where}: train.conditional")
+    if train.conditional and "conditional" not in model.traits and "can_condition" not in model.traits:
+        raise GanbenchError(f"model '{model.name}' cannot be trained conditionally", where=f"{where}: train.conditional")
+    for m in metrics.names:
+        spec = plugins.metrics.get(m)
+        if spec.needs_labels and not dataset.labelled:
+            raise GanbenchError(f"metric '{m}' needs a labelled data set; '{dataset.name}' has no labels",
+                                where=f"{where}: metrics.names")
+    if train.precision != "fp32" and train.device == "cpu":
+        raise GanbenchError(f"precision '{train.precision}' is only used on CUDA (it is ~150x slower on CPU)",
+                            where=f"{where}: train.precision", hint="use precision = \"fp32\" on CPU")
+
+
+def _slug(axis: str, value: Any) -> str:
+    short = {"latent_dim": "z", "seed": "s"}
+    text = show_value(value)
+    if axis in short:
+        text = f"{short[axis]}{text}"
+    elif axis not in ("model", "dataset", "classes", "loss", "optimizer"):
+        text = f"{axis.split('.')[-1]}{text}"
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    data = copy.deepcopy(resolved)
+    for table, key in NOT_HASHED:
+        data.get(table, {}).pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def make_run_id(coords: dict[str, Any], resolved: dict[str, Any]) -> str:
+    """Readable slug of the coordinates + a short hash of the resolved config."""
+    slug = "-".join(_slug(a, v) for a, v in coords.items())[:100]
+    return f"{slug}-{config_hash(resolved)}"
