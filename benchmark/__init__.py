@@ -1,7 +1,18 @@
-"""ganbench: a plugin-based benchmarking harness for GANs."""
+"""ganbench: a plugin-based benchmarking harness for GANs.
+
+Everything a plugin needs is importable from here: ``hookimpl``, the specs it registers,
+``opt`` for its options dataclass, ``DatasetOptions``, the errors it raises, and the
+contexts it is handed (``ModelContext``, ``EvalContext``, ``RunInfo``, ``ImageData``).
+"""
+from .config import opt
+from .data import DatasetOptions
 from .errors import GanbenchError, ResourceMissing
 from .hookspecs import hookimpl
+from .specs import (TRAITS, DatasetSpec, EvalContext, ImageData, LossSpec, MetricSpec, ModelContext, ModelSpec,
+                    OptimizerSpec, RunInfo, Score)
 
 __version__ = "0.1.0"
 
-__all__ = ["GanbenchError", "ResourceMissing", "hookimpl", "__version__"]
+__all__ = ["TRAITS", "DatasetOptions", "DatasetSpec", "EvalContext", "GanbenchError", "ImageData", "LossSpec",
+           "MetricSpec", "ModelContext", "ModelSpec", "OptimizerSpec", "ResourceMissing", "RunInfo", "Score",
+           "__version__", "hookimpl", "opt"]

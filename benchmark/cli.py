@@ -1,7 +1,9 @@
-"""The `ganbench` command line: run, validate, list, leaderboard, sample.
+"""The `ganbench` command line: run, validate, list, leaderboard, sample, eval, bench.
 
 User mistakes print one red ERROR line and exit 2 (3 when a data set or weights file
-is missing on this machine); --debug shows the traceback.
+is missing on this machine); --debug shows the traceback. The modules behind the commands
+that need torch are imported inside those commands, so that `ganbench list` and
+`ganbench --help` start in well under a second.
 """
 from __future__ import annotations
 
@@ -14,9 +16,18 @@ from typing import Any, Optional
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from . import __version__
+from .config import MetricsConfig, TrainConfig, options_help
 from .errors import GanbenchError
+from .estimate import estimate
+from .plugins import KINDS, Plugins, load_plugins
+from .results import get_status
+from .runner import check_suite, run_suite
+from .suite import Suite, load_suite
+from .runspec import show_value
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -33,7 +44,6 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ganbench", description="Benchmark GANs from a TOML suite.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
-    from . import __version__
     ap.add_argument("--version", action="version", version=f"ganbench {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -51,8 +61,11 @@ def parser() -> argparse.ArgumentParser:
     _suite_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable run list")
 
-    p = sub.add_parser("list", help="registered models, losses, datasets, metrics, optimizers")
-    p.add_argument("kind", nargs="?", help="models | losses | datasets | metrics | optimizers")
+    p = sub.add_parser("list", help="registered models, losses, datasets, metrics, optimizers; their options")
+    p.add_argument("kind", nargs="?", help="models | losses | datasets | metrics | optimizers, or train "
+                                           "(the [train] keys; metrics --options also shows the [metrics] keys)")
+    p.add_argument("name", nargs="?", help="one item: show its options (type, default, bounds, help)")
+    p.add_argument("--options", action="store_true", help="each item's options, as its suite table takes them")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("leaderboard", help="(re)build and publish a suite's leaderboard")
@@ -111,21 +124,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 130
 
 
-def _plugins() -> Any:
-    from .plugins import load_plugins
+def _plugins() -> Plugins:
     return load_plugins()
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, Any]:
-    from .suite import load_suite
+def _load(args: argparse.Namespace) -> tuple[Plugins, Suite]:
     plugins = _plugins()
     return plugins, load_suite(plugins, args.suite, args.sets, args.filters)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .runner import check_suite
-    from .estimate import estimate
-
     plugins, suite = _load(args)
     problems = check_suite(plugins, suite)
     est = estimate(plugins, suite)
@@ -140,7 +148,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             table.add_column(axis)
         table.add_column("steps", justify="right")
         for i, r in enumerate(suite.runs, 1):
-            table.add_row(str(i), r.run_id, *[_show(r.coords.get(a)) for a in suite.axes], str(r.train.steps))
+            table.add_row(str(i), r.run_id, *[show_value(r.coords.get(a)) for a in suite.axes], str(r.train.steps))
         console.print(table)
         if est:
             console.print(f"Estimated time on {est['device']}: training ≈ {_dur(est['train_seconds'])}, "
@@ -158,10 +166,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(v: Any) -> str:
-    return "+".join(map(str, v)) if isinstance(v, list) else str(v)
-
-
 def _dur(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -171,10 +175,8 @@ def _dur(seconds: float) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .executors import get_executor
-    from .runner import run_suite
 
     plugins, suite = _load(args)
     executor = get_executor(args.executor, workers=args.workers, gpus_per_run=args.gpus_per_run,
@@ -241,7 +243,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _summary(plugins: Any, result: Any) -> None:
-    from .results import get_status
     table = Table(title="runs", title_justify="left")
     for c in ("run id", "state", "primary score", "note"):
         table.add_column(c)
@@ -257,15 +258,41 @@ def _summary(plugins: Any, result: Any) -> None:
     console.print(table)
 
 
+def _options_table(title: str, options: list[dict[str, Any]]) -> Table:
+    table = Table(title=escape(title), title_justify="left")
+    for c in ("key", "type", "default", "bounds", "help"):
+        table.add_column(c)
+    for o in options:
+        table.add_row(o["name"], o["type"], escape(json.dumps(o["default"], default=str)), o["bounds"], o["help"])
+    return table
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    from .plugins import KINDS
+
+    if args.kind == "train":
+        if args.json:
+            print(json.dumps(options_help(TrainConfig), indent=2, default=str))
+        else:
+            console.print(_options_table("[train]", options_help(TrainConfig)))
+        return 0
+    if args.kind == "metrics" and args.options and not args.name and not args.json:
+        console.print(_options_table("[metrics]", options_help(MetricsConfig)))
     plugins = _plugins()
     kinds = [args.kind] if args.kind else list(KINDS)
-    rows = []
-    for kind in kinds:
-        rows += plugins.registry(kind).describe()
+    rows = [{**r, "table": kind} for kind in kinds for r in plugins.registry(kind).describe()]
+    if args.name:
+        plugins.registry(kinds[0]).get(args.name, where=f"ganbench list {kinds[0]}")
+        rows = [r for r in rows if r["name"] == args.name]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if args.options or args.name:
+        for r in rows:
+            title = f"[{r['table']}.{r['name']}] ({r['package']}): {r['description']}"
+            if r["options"]:
+                console.print(_options_table(title, r["options"]))
+            else:
+                console.print(f"{escape(title)}: no options")
         return 0
     table = Table()
     for c in ("name", "kind", "package", "description"):
@@ -277,7 +304,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import ALIASES, FORMATS, render
+    from .leaderboard import ALIASES, FORMATS
+    from .publish import render
     suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
     fmt = args.format or (suffix if suffix in FORMATS or suffix in ALIASES else "md")
     text = render(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None,

@@ -6,6 +6,7 @@ and reports the exact key path, so a typo never silently falls back to a default
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -44,14 +45,17 @@ def bounds_text(meta: Mapping[str, Any]) -> str:
 
 
 def check_bounds(meta: Mapping[str, Any], value: Any, where: str) -> None:
-    """Raise when a number (or each number of a list) is outside a field's bounds."""
+    """Raise when a number (or each number of a list) is NaN, infinite or outside a field's bounds."""
     values = value if isinstance(value, (list, tuple)) else [value]
     for v in values:
         if "choices" in meta and v not in meta["choices"]:
             raise GanbenchError(f"must be {bounds_text(meta)}, found {v!r}", where=where)
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
-        if v != v or ("min" in meta and v < meta["min"]) or ("max" in meta and v > meta["max"]) \
+        if not math.isfinite(v):
+            raise GanbenchError(f"must be a finite number, found {v}", where=where,
+                                hint=f"a number {bounds_text(meta)}" if bounds_text(meta) else None)
+        if ("min" in meta and v < meta["min"]) or ("max" in meta and v > meta["max"]) \
                 or ("above" in meta and v <= meta["above"]) or ("below" in meta and v >= meta["below"]):
             raise GanbenchError(f"must be {bounds_text(meta)}, found {v}", where=where)
 

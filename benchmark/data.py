@@ -5,7 +5,8 @@ Data-set plugins decode their source files once into one uint8 tensor (N, C, H, 
 which ``load_decoded`` keeps under ``cache_dir()/decoded`` as a memory-mappable
 ``.npy`` keyed by the source files' identity and the decode options; ``finish`` then
 selects classes, limits, converts channels and resizes without ever holding more
-than the input and the output.
+than the input and the output. torch, numpy and PIL are imported inside the functions that
+use them: data-set plugins import this module, and `ganbench list` loads every plugin.
 """
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .config import opt
 from .errors import GanbenchError, ResourceMissing, did_you_mean
+from .specs import ImageData
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .plugins import Plugins
-    from .specs import ImageData
 
 DECODE_VERSION = 2  # bump when a decoder's output changes: invalidates every decoded cache
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -160,8 +161,6 @@ def finish(images: "torch.Tensor", labels: "torch.Tensor", class_names: Sequence
     a one-class run against all of them.
     """
     import torch
-
-    from .specs import ImageData
 
     labels = labels.long()
     idx: Optional[torch.Tensor] = None

@@ -1,9 +1,13 @@
 """How long a suite will take, before it starts: FLOPs per training image (counted
-on the real networks) over this device's measured matmul rate, plus evaluation."""
+on the real networks) over this device's measured matmul rate, plus evaluation.
+torch is imported inside the functions: `ganbench validate` shares the CLI's start-up with
+`ganbench list`, which must stay fast."""
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from .specs import ModelContext
 
 _RATE: dict[str, float] = {}
 #: share of the matmul peak a GAN training step reaches (≈ 0.58 measured on CPU for DCGAN)
@@ -47,7 +51,6 @@ def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .specs import ModelContext
     from .train import resolve_device
 
     if not suite.runs:

@@ -8,16 +8,17 @@ from typing import Any, Optional
 
 import torch
 
+from .artifacts import save_grid
 from .errors import GanbenchError, did_you_mean
 from .results import read_json
+from .runspec import spec_from_config
+from .sampling import sample_latent
+from .specs import ModelContext
+from .train import load_checkpoint
 
 
 def load_generator(plugins: Any, run_dir: Path, device: Optional[torch.device] = None) -> tuple[Any, Any, Any]:
     """(G with the sampling weights, RunSpec, class names) from a run folder."""
-    from .specs import ModelContext
-    from .runspec import spec_from_config
-    from .train import load_checkpoint
-
     run_dir = Path(run_dir)
     config = read_json(run_dir / "config.json")
     if not config:
@@ -41,9 +42,6 @@ def load_generator(plugins: Any, run_dir: Path, device: Optional[torch.device] =
 
 
 def sample_run(plugins: Any, run_dir: Path, n: int, out: Path, cls: Optional[str] = None, seed: int = 0) -> Path:
-    from .artifacts import save_grid
-    from .sampling import sample_latent
-
     G, run, classes = load_generator(plugins, run_dir)
     y = None
     if run.train.conditional:

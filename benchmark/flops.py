@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch.utils.flop_counter import FlopCounterMode
+
+from .train import Trainer
+
 
 class _NoModules:
     """Stands in for FlopCounterMode's module tracker: every count goes to "Global"."""
@@ -22,16 +26,14 @@ class _NoModules:
         return None
 
 
-def flat_flop_counter() -> Any:
+def flat_flop_counter() -> FlopCounterMode:
     """A FlopCounterMode without its per-module tracker (totals only)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     counter.mod_tracker = _NoModules()
     return counter
 
 
-def step_flops(trainer: Any) -> dict[str, Any]:
+def step_flops(trainer: Trainer) -> dict[str, Any]:
     """FLOPs of one iteration (n_critic D steps and a G step, regularisers and auxiliary terms
     included), counted on the Trainer's real step functions with eager modules. flops_per_image
     is per training image (batch_size * n_critic per iteration), the unit of train_img_per_s.

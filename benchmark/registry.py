@@ -5,9 +5,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .config import TrainConfig, field_types, options_help
 from .errors import GanbenchError, did_you_mean
+from .specs import TRAITS
 
 T = TypeVar("T")
+#: plugin tables a model recipe may fix besides [train] keys (e.g. optimizers.sgd.momentum)
+RECIPE_TABLES = ("models", "datasets", "losses", "optimizers")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,21 @@ class Registry(Generic[T]):
                 f"two plugins register the {self.kind} '{name}': "
                 f"{other.package} (plugin {other.plugin}) and {package} (plugin {plugin})",
                 hint=f"uninstall one of them, or block one with GANBENCH_BLOCK_PLUGINS={plugin}")
+        for attr in ("traits", "requires", "refuses"):
+            unknown = sorted(set(getattr(spec, attr, ())) - set(TRAITS))
+            if unknown:
+                raise GanbenchError(
+                    f"{self.kind} '{name}' of {package} (plugin {plugin}) names unknown trait '{unknown[0]}' in {attr}"
+                    f"{did_you_mean(unknown[0], TRAITS)}",
+                    hint="traits are a closed vocabulary (ganbench.specs.TRAITS), so that a loss's requires/"
+                         "refuses always mean something")
+        recipe = getattr(spec, "recipe", None) or {}
+        bad = sorted(set(recipe) - set(field_types(TrainConfig)) - set(RECIPE_TABLES))
+        if bad:
+            raise GanbenchError(f"{self.kind} '{name}' of {package} (plugin {plugin}) has an unknown recipe key "
+                                f"'{bad[0]}'{did_you_mean(bad[0], [*field_types(TrainConfig), *RECIPE_TABLES])}",
+                                hint="a recipe holds [train] keys (only those that differ from the defaults) "
+                                     "and plugin tables such as optimizers.sgd")
         self._entries[name] = Entry(spec, plugin, package)
         return spec
 
@@ -68,5 +87,8 @@ class Registry(Generic[T]):
         return sorted(self._entries)
 
     def describe(self) -> list[dict[str, Any]]:
+        """Name, kind, package, description and options of every item (`ganbench list`)."""
         return [{"name": e.spec.name, "kind": self.kind, "package": e.package, "plugin": e.plugin,
-                 "description": e.spec.description} for e in self.entries()]
+                 "description": e.spec.description,
+                 "options": options_help(e.spec.options) if getattr(e.spec, "options", None) else []}
+                for e in self.entries()]

@@ -9,33 +9,33 @@ appended to evals.jsonl marked ``"rescored": true``; it is ``final`` when the
 checkpoint is the run's last step, so the leaderboard shows it (with its protocol). Scores of
 the previous final evaluation that a rescore of fewer metrics did not compute are kept when
 both scored the same sample (``"carried"``), and dropped when the sample differs.
+The leaderboard (matplotlib) is imported only when a rescore refreshes it, as elsewhere
+in the CLI's commands, so that `ganbench list` stays fast.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from rich.table import Table
 
+from .config import checked_reference_options, from_dict
+from .data import DataCache, cache_dir
 from .errors import GanbenchError, ResourceMissing
+from .export import load_generator
+from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
 from .results import append_jsonl, get_status, read_json, read_jsonl
+from .sampling import make_generator
+from .train import load_checkpoint, resolve_device
 
 
 def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, num_samples: Optional[int] = None,
             device: str = "auto", reference_split: Optional[str] = None) -> dict[str, Any]:
     """Score the run in run_dir again; return the evals.jsonl record it appended.
     reference_split: score against another split of the run's data set (e.g. "test")."""
-    import dataclasses
-
-    from .config import checked_reference_options, from_dict
-    from .data import cache_dir
-    from .data import DataCache
-    from .export import load_generator
-    from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
-    from .sampling import make_generator
-    from .train import load_checkpoint, resolve_device
-
     run_dir = Path(run_dir)
     dev = resolve_device(device)
     G, run, _ = load_generator(plugins, run_dir, dev)
@@ -127,7 +127,7 @@ def _refresh_leaderboard(plugins: Any, suite_dir: Path) -> None:
     if not (suite_dir / "provenance.json").is_file():
         return
     try:
-        from .leaderboard import write_all
+        from .publish import write_all
         write_all(suite_dir, plugins)
     except GanbenchError:
         pass
@@ -135,8 +135,6 @@ def _refresh_leaderboard(plugins: Any, suite_dir: Path) -> None:
 
 def cmd_eval(args: Any, plugins: Any, console: Any) -> int:
     """The `ganbench eval` command: rescore, then print the scores and their protocol."""
-    from rich.table import Table
-
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     record = rescore(plugins, Path(args.run_dir), metrics, args.num_samples, args.device, args.reference_split)
     proto = record["protocol"]

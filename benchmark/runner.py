@@ -1,9 +1,12 @@
 """Running a suite: fail-fast checks, a lock on the results folder, the executor, the
-leaderboard rebuilt after every finished run, and a summary."""
+leaderboard rebuilt after every finished run, and a summary. The executors and the
+leaderboard (torch, matplotlib) are imported where they are used, so that `ganbench list`
+stays fast."""
 from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from . import __version__
 from .config import reference_options
 from .data import cache_dir
 from .errors import GanbenchError, ResourceMissing
@@ -136,7 +140,6 @@ class SuiteResult:
 def provenance(suite: Suite, device: str) -> dict[str, Any]:
     import torch
 
-    from . import __version__
     return {"suite": suite.name, "description": suite.description, "suite_file": str(suite.path),
             "suite_hash": suite.hash, "ganbench": __version__, "git_commit": git_commit(),
             "torch": torch.__version__, "device": device,
@@ -153,7 +156,6 @@ def device_name(suite: Suite) -> str:
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     if dev.startswith("cuda") and torch.cuda.is_available():
         return f"{dev} ({torch.cuda.get_device_name(0)})"
-    import platform
     return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
 
 
@@ -161,7 +163,7 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any 
               on_event: Any = None) -> SuiteResult:
     """Run every run of the suite not already finished. Never raises for a run's failure."""
     from .executors import LocalExecutor
-    from .leaderboard import write_all
+    from .publish import write_all
 
     raise_for(check_suite(plugins, suite), suite)
     suite_dir = Path(results_root) / suite.name

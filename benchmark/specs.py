@@ -19,6 +19,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import MetricsConfig
 
 
+#: the closed vocabulary of model traits: what a model states about itself, and what loss
+#: terms may require or refuse (``LossSpec.requires`` / ``refuses``); registration checks it
+TRAITS: Mapping[str, str] = {
+    "aux_classifier": "D also returns class logits (an auxiliary classifier head, AC-GAN)",
+    "can_condition": "G and D accept labels when train.conditional = true",
+    "conditional": "G and D always take labels",
+    "critic": "D is a Wasserstein critic (unbounded scores, no sigmoid meaning)",
+    "d_batchnorm": "D has batch norm, which couples the images of a batch (per-image penalties refuse it)",
+    "d_spectral_norm": "D's weights are spectrally normalised",
+    "g_spectral_norm": "G's weights are spectrally normalised",
+    "self_attention": "G and D have self-attention blocks",
+}
+
+
 @dataclass(frozen=True)
 class ImageData:
     """A whole data set as one uint8 tensor, batched by index during training.
@@ -67,8 +81,7 @@ class ModelSpec:
     betas_g, betas_d, n_critic, ...), and optionally plugin tables such as
     ``{"optimizers": {"sgd": {"momentum": 0.5}}}``; the weakest layer, so any suite
     overrides it.
-    traits: facts losses can require or refuse ("d_batchnorm", "aux_classifier",
-    "conditional", "critic").
+    traits: facts from :data:`TRAITS` that losses can require or refuse.
     """
 
     name: str

@@ -16,7 +16,9 @@ Plugin authors use them the way pytest ships ``pytester`` and tox ships
         assert result.state() == "done"
 
 Everything runs in-process with entry points off, so an installed third-party
-package cannot change what a test sees unless the test asks for it.
+package cannot change what a test sees unless the test asks for it. torch (and what imports
+it) is imported inside the helpers, as everywhere a plugin module may reach, so that
+`ganbench list` stays fast.
 """
 from __future__ import annotations
 
@@ -27,7 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .config import MetricsConfig, from_dict
+from .data import DataCache, cache_dir
+from .metrics import eval_context, evaluate
 from .plugins import Plugins, get_plugin_manager, load_plugins
+from .runner import run_suite
+from .suite import load_suite
 
 try:  # the helpers work without pytest (scripts use them); the fixtures need it
     import pytest
@@ -125,9 +132,6 @@ def run_suite_text(text: str, root: Path, plugins: Optional[Plugins] = None, set
     """
     import torch
 
-    from .runner import run_suite
-    from .suite import load_suite
-
     plugins = plugins or fresh_plugins()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -154,12 +158,6 @@ def score_generator(plugins: Plugins, G: Any, dataset: str = "digits", dataset_o
     """Score any generator module with a metric plugin, outside a run (e.g. an untrained
     G as the baseline a learning test must beat)."""
     import torch
-
-    from .config import MetricsConfig, from_dict
-    from .data import cache_dir
-    from .data import DataCache
-    from .metrics import eval_context, evaluate
-    from .sampling import make_generator
 
     spec = plugins.datasets.get(dataset)
     opts = from_dict(spec.options, dataset_options or {}, f"datasets.{dataset}")

@@ -8,12 +8,14 @@ device and read only at log intervals, the only host syncs in the loop.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import copy
 import math
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,6 +25,7 @@ from torch import nn
 from .errors import GanbenchError
 from .sampling import make_generator, sample_latent, to_float
 from .plugins import Plugins
+from .runspec import RunSpec
 from .specs import ImageData, LossSpec, ModelContext
 
 
@@ -92,13 +95,12 @@ class TrainState:
     step: int = 0
     train_seconds: float = 0.0
     images_seen: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer:
     """Builds G, D, optimizers and loss terms for one run and trains them."""
 
-    def __init__(self, plugins: Plugins, run: Any, data: ImageData, device: torch.device):
+    def __init__(self, plugins: Plugins, run: RunSpec, data: ImageData, device: torch.device):
         self.plugins, self.run, self.device = plugins, run, device
         t = run.train
         self.cfg = t
@@ -261,7 +263,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.state.step, "train_seconds": self.state.train_seconds,
-            "images_seen": self.state.images_seen, "extra": self.state.extra,
+            "images_seen": self.state.images_seen,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "G_ema": self.ema.model.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
@@ -286,8 +288,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(sd["cuda_rng"])
         self.perm, self.pos = sd["perm"].to(self.device), int(sd["pos"])
         self.acc, self.acc_n = sd["acc"].to(self.device), int(sd["acc_n"])
-        self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]),
-                                dict(sd.get("extra") or {}))
+        self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]))
 
     # -- the loop ------------------------------------------------------------
     def fit(self, cb: Callbacks, progress: Callable[[int], None] = lambda step: None,
@@ -353,9 +354,6 @@ def parameter_count(module: nn.Module) -> int:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """torch.save to a temp file, then rename: a crash never leaves half a checkpoint."""
-    import os
-    import tempfile
-
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganbench.errors import GanbenchError
+from ganbench import GanbenchError
 
 
 class Generator(nn.Module):

@@ -13,16 +13,17 @@ maximises L_S and G minimises it (``bce``). Adam lr 2e-4, betas (0.5, 0.999) (th
 paper's appendix, CIFAR-10 model). One ``width`` (16) scales both networks: G's
 channels are 24w, 12w, 6w; D's are w to 32w. Other resolutions change the number of
 stages (28 -> 2 up-sampling stages from 7x7, 64 -> 4 from 4x4).
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.errors import GanbenchError
-from ganbench.specs import ModelContext, ModelSpec
+from ganbench import GanbenchError, ModelContext, ModelSpec, hookimpl, opt
+
+from ganbench_plugins.dcgan import init_weights, layout
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -38,7 +39,6 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import AuxClassifierDiscriminator, ProjectedGenerator
-    from ganbench_plugins.dcgan import init_weights, layout
 
     if ctx.num_classes < 2:
         raise GanbenchError("acgan is class-conditional: it needs a labelled data set with at least two classes "
@@ -79,9 +79,7 @@ def ganbench_register_models(registry: Any) -> None:
         name="acgan",
         description="AC-GAN: class-conditional G, D with source and auxiliary classifier heads, Adam 2e-4 (0.5, 0.999)",
         build=build, options=ACGANOptions,
-        recipe={"loss": "bce", "aux_loss": "aux-ce", "regularizers": [], "optimizer": "adam",
-                "lr_g": 2e-4, "lr_d": 2e-4, "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999],
-                "n_critic": 1, "conditional": True},
+        recipe={"aux_loss": "aux-ce", "conditional": True},
         traits=frozenset({"conditional", "aux_classifier", "d_batchnorm"}), resolutions=(16, 28, 32, 64),
         paper="Odena et al., Conditional Image Synthesis with Auxiliary Classifier GANs, ICML 2017, "
               "arXiv:1610.09585"))

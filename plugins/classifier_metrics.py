@@ -9,19 +9,20 @@ reference's classes that receive at least ``coverage_threshold`` of their real s
 of the predictions), ``class_kl`` (KL(real || generated) of predicted-class
 histograms, so the classifier's own confusions cancel) and, for conditional G,
 ``class_accuracy`` (does G draw the class it was asked for).
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.errors import GanbenchError
+from ganbench import GanbenchError, MetricSpec, Score, hookimpl, opt
 from ganbench.metrics import frechet_distance
-from ganbench.specs import MetricSpec, Score
+from ganbench.results import write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -139,7 +140,6 @@ def get_classifier(ctx: "EvalContext",
         model, acc = train_classifier(full, options, ctx.device)
         cache.mkdir(parents=True, exist_ok=True)
         from ganbench.train import save_checkpoint
-        from ganbench.results import write_json
         save_checkpoint(path, model.state_dict())
         meta = {"accuracy": acc, "fingerprint": full.fingerprint, "num_images": len(full.images),
                 "classes": list(full.class_names), "version": VERSION, "weights_sha256": _sha256(path)}
@@ -154,7 +154,6 @@ def get_classifier(ctx: "EvalContext",
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

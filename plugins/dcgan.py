@@ -7,16 +7,15 @@ tanh output, weights from N(0, 0.02); Adam 2e-4, betas (0.5, 0.999), BCE.
 build_generator and build_discriminator are public API for other families: WGAN and
 WGAN-GP (and third-party recipes such as ganbench-ragan) reuse them and change only
 D's normalisation and the recipe.
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.errors import GanbenchError
-from ganbench.specs import ModelContext, ModelSpec
+from ganbench import GanbenchError, ModelContext, ModelSpec, hookimpl, opt
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -112,8 +111,6 @@ def ganbench_register_models(registry: Any) -> None:
         name="dcgan",
         description="DCGAN: strided-conv G/D with batch norm, BCE, Adam 2e-4 (0.5, 0.999)",
         build=build, options=DCGANOptions,
-        recipe={"loss": "bce", "aux_loss": "", "regularizers": [], "optimizer": "adam", "lr_g": 2e-4,
-                "lr_d": 2e-4, "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999], "n_critic": 1,
-                "conditional": False},
+        recipe={},  # TrainConfig's defaults are the DCGAN paper's
         traits=frozenset({"d_batchnorm"}), resolutions=(16, 28, 32, 64),
         paper="Radford et al., ICLR 2016, arXiv:1511.06434"))

@@ -1,15 +1,14 @@
 """scikit-learn's handwritten digits (UCI optdigits test set): 1,797 8x8 grayscale
 images of 0-9, shipped inside the scikit-learn wheel. The offline default: it needs no
-download, so the quickstart and the tests run anywhere."""
+download, so the quickstart and the tests run anywhere.
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganbench import hookimpl
-from ganbench.config import opt
+from ganbench import DatasetSpec, GanbenchError, hookimpl, opt
 from ganbench.data import DatasetOptions, finish
-from ganbench.errors import GanbenchError
-from ganbench.specs import DatasetSpec
 
 CLASSES = tuple(str(i) for i in range(10))
 

@@ -4,6 +4,8 @@ Images are decoded once into one uint8 tensor, cropped or padded to a square and
 resized when `resolution` is set, and cached on disk (ganbench.data.load_decoded)
 keyed by every file's identity, so the next run maps the decoded tensor instead of
 decoding again, and editing, adding or removing a file re-decodes.
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
@@ -12,12 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
-from ganbench import hookimpl
-from ganbench.config import opt
+from ganbench import DatasetSpec, GanbenchError, ResourceMissing, hookimpl, opt
 from ganbench.data import (IMAGE_EXTENSIONS, Decoded, DatasetOptions, data_root, file_identity, finish,
                            image_mode, load_decoded, read_images)
-from ganbench.errors import GanbenchError, ResourceMissing
-from ganbench.specs import DatasetSpec
 
 NAME = "imagefolder"
 WHERE = f"datasets.{NAME}"

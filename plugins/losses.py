@@ -7,16 +7,15 @@ real side is smoothed); losses without targets (wasserstein, hinge) refuse it ra
 than silently ignore it.
 Auxiliary: d_loss(real_cls_logits, fake_cls_logits, y_real, y_fake, options) and
 g_loss(fake_cls_logits, y_fake, options), added to the adversarial terms.
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.errors import GanbenchError
-from ganbench.specs import LossSpec
+from ganbench import GanbenchError, LossSpec, hookimpl, opt
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor

@@ -8,15 +8,17 @@ stride 1 at the widest stages (4w = 256 channels), then 2w and w, and a final st
 5x5 stride-2 convolutions of w, 2w, 4w, 8w channels (batch norm after the first,
 LeakyReLU 0.2) and a linear output with no activation. Adam with beta1 = 0.5 and
 learning rate 0.001, the paper's setting for LSGANs on the scene data sets (sec. 4.1).
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.specs import ModelContext, ModelSpec
+from ganbench import ModelContext, ModelSpec, hookimpl, opt
+
+from ganbench_plugins.dcgan import init_weights, layout
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -31,7 +33,6 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import Discriminator, ProjectedGenerator
-    from ganbench_plugins.dcgan import init_weights, layout
 
     o: LSGANOptions = ctx.options or LSGANOptions()
     w = o.width
@@ -77,8 +78,6 @@ def ganbench_register_models(registry: Any) -> None:
         name="lsgan",
         description="LSGAN: least-squares loss (a, b, c = 0, 1, 1), the paper's conv nets, Adam 1e-3 (0.5, 0.999)",
         build=build, options=LSGANOptions,
-        recipe={"loss": "lsgan", "aux_loss": "", "regularizers": [], "optimizer": "adam",
-                "lr_g": 1e-3, "lr_d": 1e-3, "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999],
-                "n_critic": 1, "conditional": False},
+        recipe={"loss": "lsgan", "lr_g": 1e-3, "lr_d": 1e-3},
         traits=frozenset({"d_batchnorm"}), resolutions=(16, 28, 32, 64),
         paper="Mao et al., Least Squares Generative Adversarial Networks, ICCV 2017, arXiv:1611.04076"))

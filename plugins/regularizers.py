@@ -5,16 +5,15 @@ after_d_step(D, options) runs after every D optimizer step. Penalties on the
 gradient with respect to each input refuse models whose D has batch norm: batch
 statistics couple the samples, so "the gradient for one image" is not defined
 (Gulrajani et al. 2017, sec. 4).
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.errors import GanbenchError
-from ganbench.specs import LossSpec
+from ganbench import GanbenchError, LossSpec, hookimpl, opt
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable

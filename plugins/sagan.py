@@ -12,15 +12,17 @@ train.conditional = true, G's batch norms take their gains and biases from the c
 it the same networks are unconditional. The paper's own model is for 128x128
 ImageNet; at the resolutions here the blocks keep one width, 4 x ``width`` = 256
 channels, as the SNGAN and BigGAN 32x32 ResNets do.
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.specs import ModelContext, ModelSpec
+from ganbench import ModelContext, ModelSpec, hookimpl, opt
+
+from ganbench_plugins.dcgan import layout
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -34,7 +36,6 @@ class SAGANOptions:
 
 def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from ganbench_plugins._nets import SAGANDiscriminator, SAGANGenerator
-    from ganbench_plugins.dcgan import layout
 
     o: SAGANOptions = ctx.options or SAGANOptions()
     c, res = ctx.image_shape[0], ctx.image_shape[1]
@@ -52,9 +53,7 @@ def ganbench_register_models(registry: Any) -> None:
         description="SAGAN: SN ResNet G and D with self-attention, hinge loss, TTUR 1e-4/4e-4 Adam (0, 0.9); "
                     "conditional BN + projection D when train.conditional",
         build=build, options=SAGANOptions,
-        recipe={"loss": "hinge", "aux_loss": "", "regularizers": [], "optimizer": "adam",
-                "lr_g": 1e-4, "lr_d": 4e-4, "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9],
-                "n_critic": 1, "conditional": False},
+        recipe={"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9]},
         traits=frozenset({"can_condition", "d_spectral_norm", "g_spectral_norm", "self_attention"}),
         resolutions=(16, 28, 32, 64),
         paper="Zhang et al., Self-Attention Generative Adversarial Networks, ICML 2019, arXiv:1805.08318"))

@@ -9,15 +9,17 @@ convolution of 64, 128, 256 channels, a 3x3 convolution of 512, LeakyReLU 0.1, a
 dense layer to one score. Adam lr 2e-4, betas (0.5, 0.999), one D step per G step
 (setting C of the paper's table 1). ``width`` (64) scales every layer; other
 resolutions change the number of stages (28 -> 2 from 7x7, 64 -> 4 from 4x4).
+torch is imported inside the functions that build or run networks, so that
+`ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.specs import ModelContext, ModelSpec
+from ganbench import ModelContext, ModelSpec, hookimpl, opt
+
+from ganbench_plugins.dcgan import layout
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -32,7 +34,6 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     from torch import nn
 
     from ganbench_plugins._nets import Discriminator, ProjectedGenerator, spectral
-    from ganbench_plugins.dcgan import layout
 
     o: SNGANOptions = ctx.options or SNGANOptions()
     w = o.width
@@ -70,9 +71,7 @@ def ganbench_register_models(registry: Any) -> None:
         name="sngan",
         description="SNGAN: standard CNN, spectral norm on every D layer, hinge loss, Adam 2e-4 (0.5, 0.999)",
         build=build, options=SNGANOptions,
-        recipe={"loss": "hinge", "aux_loss": "", "regularizers": [], "optimizer": "adam",
-                "lr_g": 2e-4, "lr_d": 2e-4, "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999],
-                "n_critic": 1, "conditional": False},
+        recipe={"loss": "hinge"},
         traits=frozenset({"d_spectral_norm"}), resolutions=(16, 28, 32, 64),
         paper="Miyato et al., Spectral Normalization for Generative Adversarial Networks, ICLR 2018, "
               "arXiv:1802.05957"))

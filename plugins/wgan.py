@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.specs import ModelContext, ModelSpec
+from ganbench import ModelContext, ModelSpec, hookimpl, opt
+
+from ganbench_plugins.dcgan import build_discriminator, build_generator
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -37,13 +37,11 @@ class WGANGPOptions:
 
 
 def build_wgan(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
-    from ganbench_plugins.dcgan import build_discriminator, build_generator
     o: WGANOptions = ctx.options or WGANOptions()
     return build_generator(ctx, o.width), build_discriminator(ctx, o.width, "batch")
 
 
 def build_wgan_gp(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
-    from ganbench_plugins.dcgan import build_discriminator, build_generator
     o: WGANGPOptions = ctx.options or WGANGPOptions()
     return build_generator(ctx, o.width), build_discriminator(ctx, o.width, o.d_norm)
 
@@ -54,17 +52,15 @@ def ganbench_register_models(registry: Any) -> None:
         name="wgan",
         description="WGAN: DCGAN nets as a critic, Wasserstein loss, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",
         build=build_wgan, options=WGANOptions,
-        recipe={"loss": "wasserstein", "aux_loss": "", "regularizers": ["weight-clipping"],
-                "optimizer": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5,
-                "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999], "n_critic": 5, "conditional": False},
+        recipe={"loss": "wasserstein", "regularizers": ["weight-clipping"], "optimizer": "rmsprop",
+                "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
         traits=frozenset({"d_batchnorm", "critic"}), resolutions=(16, 28, 32, 64),
         paper="Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"))
     registry.add(ModelSpec(
         name="wgan-gp",
         description="WGAN-GP: critic without batch norm, gradient penalty 10, Adam 1e-4 (0, 0.9), 5 critic steps",
         build=build_wgan_gp, options=WGANGPOptions,
-        recipe={"loss": "wasserstein", "aux_loss": "", "regularizers": ["gradient-penalty"],
-                "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
-                "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9], "n_critic": 5, "conditional": False},
+        recipe={"loss": "wasserstein", "regularizers": ["gradient-penalty"], "lr_g": 1e-4, "lr_d": 1e-4,
+                "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9], "n_critic": 5},
         traits=frozenset({"critic"}), resolutions=(16, 28, 32, 64),
         paper="Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017, arXiv:1704.00028"))

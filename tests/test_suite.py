@@ -126,7 +126,7 @@ MALFORMED = [
     ("seed = [0, 1, 2]", "seed = []", ["matrix.seed", "non-empty list"]),
     ("seed = [0, 1, 2]", "seed = [0, \"one\"]", ["matrix.seed[1]", "expected an integer"]),
     ("steps = 10", "steps = 10\nbetas_g = [0.5]", ["train.betas_g must be two numbers"]),
-    ("steps = 10", "steps = 10\nlabel_smoothing = 1.5", ["label_smoothing must be in [0, 1)"]),
+    ("steps = 10", "steps = 10\nlabel_smoothing = 1.5", ["train.label_smoothing: must be ≥ 0 and < 1, found 1.5"]),
     ("steps = 10", "steps = 10\nlabel_smoothing = 0.1\nloss = \"hinge\"",
      ["train.label_smoothing", "no meaning for the 'hinge' loss", "label_smoothing = 0"]),
     ("[train]", "[metrics]\nreference_split = \"test\"\n[train]",

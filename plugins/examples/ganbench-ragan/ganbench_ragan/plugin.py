@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganbench import hookimpl
-from ganbench.config import opt
-from ganbench.errors import GanbenchError
-from ganbench.specs import LossSpec, ModelContext, ModelSpec
+from ganbench import GanbenchError, LossSpec, ModelContext, ModelSpec, hookimpl, opt
+from ganbench_plugins.dcgan import build_discriminator, build_generator
 
 
 def ragan_d(real, fake, real_target, options):
@@ -44,16 +42,11 @@ def ragan_g(fake, real, options):
 
 @dataclass(frozen=True)
 class RaGANOptions:
-    width: int = opt(64, "base channel count of the DCGAN networks (the paper's CIFAR-10 DCGAN: 64)")
-
-    def validate(self) -> None:
-        if self.width < 1:
-            raise GanbenchError(f"width must be ≥ 1, found {self.width}")
+    width: int = opt(64, "base channel count of the DCGAN networks (the paper's CIFAR-10 DCGAN: 64)", min=1)
 
 
 def build(ctx: ModelContext):
     """ganbench's DCGAN networks (their builders are public API for plugins)."""
-    from ganbench_plugins.dcgan import build_discriminator, build_generator
     o: RaGANOptions = ctx.options or RaGANOptions()
     return build_generator(ctx, o.width), build_discriminator(ctx, o.width)
 
@@ -71,8 +64,6 @@ def ganbench_register_models(registry):
     registry.add(ModelSpec(
         name="ragan", description="RaSGAN: DCGAN networks with the relativistic average loss, Adam 2e-4 (0.5, 0.999)",
         build=build, options=RaGANOptions,
-        recipe={"loss": "ragan", "aux_loss": "", "regularizers": [], "optimizer": "adam",
-                "lr_g": 2e-4, "lr_d": 2e-4, "betas_g": [0.5, 0.999], "betas_d": [0.5, 0.999],
-                "n_critic": 1, "conditional": False},
+        recipe={"loss": "ragan"},
         traits=frozenset({"d_batchnorm"}), resolutions=(16, 28, 32, 64),
         paper="Jolicoeur-Martineau, The relativistic discriminator, ICLR 2019, arXiv:1807.00734"))
