@@ -39,7 +39,7 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
     run_dir = Path(run_dir)
     dev = resolve_device(device)
     G, run, _ = load_generator(plugins, run_dir, dev)
-    step = int(load_checkpoint(run_dir / "checkpoint.pt", torch.device("cpu")).get("step", 0))
+    step = int(load_checkpoint(run_dir / "checkpoint.pt").get("step", 0))
     names = list(metrics) if metrics else list(run.metrics.names)
     if not names:
         raise GanbenchError(f"run {run_dir.name} names no metrics", hint="pass --metrics, e.g. --metrics fid,kid")

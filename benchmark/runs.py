@@ -26,7 +26,7 @@ from .results import FINISHED, append_jsonl, get_status, read_jsonl, set_status,
 from .runspec import RunSpec
 from .specs import ImageData, RunInfo
 from .throughput import throughput_report
-from .train import Callbacks, Diverged, Trainer, load_checkpoint, resolve_device, save_checkpoint
+from .train import Callbacks, Diverged, Trainer, load_checkpoint, peak_memory_mb, resolve_device, save_checkpoint
 
 #: (run id, step, latest losses and speed) -> None: how a run reports progress to its executor
 Progress = Callable[[str, int, dict[str, Any]], None]
@@ -95,7 +95,7 @@ class _Run:
         ckpt = self.dir / "checkpoint.pt"
         resumed = 0
         if ckpt.exists():
-            trainer.load_state_dict(load_checkpoint(ckpt, device))
+            trainer.load_state_dict(load_checkpoint(ckpt))
             resumed = trainer.state.step
             truncate_after(self.dir, resumed)
         else:
@@ -126,6 +126,7 @@ class _Run:
 
         trainer.fit(Callbacks(on_log, on_sample, on_eval, on_checkpoint),
                     progress=lambda step: self.progress(self.run.run_id, step, dict(last)), should_stop=should_stop)
+        peak_mb = peak_memory_mb(device)
         # final evaluation on the full sample count, final images, GIF, thumbnail
         scores = self.evaluate(trainer, t.steps, True)
         if t.num_final_images:
@@ -136,7 +137,8 @@ class _Run:
         save_grid(trainer.sample_grid()[:THUMB_IMAGES], self.dir / "thumb.png", nrow=4)
         # probes last: they train a few extra steps whose updates are thrown away
         write_json(self.dir / "throughput.json", throughput_report(
-            trainer, self.run, self.dir / "evals.jsonl", resumed, self.eval_seconds, self.generation_img_per_s))
+            trainer, self.run, self.dir / "evals.jsonl", resumed, self.eval_seconds, self.generation_img_per_s,
+            peak_mb))
         set_status(self.dir, "running", step=t.steps, steps=t.steps, best=self._best(), scores=scores)
 
     def evaluate(self, trainer: Trainer, step: int, final: bool) -> dict[str, float]:
@@ -154,7 +156,7 @@ class _Run:
             self.generation_img_per_s = n / ctx.generation_seconds
         record = {"step": step, "final": final, "scores": scores, "protocol": protocol, "seconds": seconds,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(trainer.device),
-                  "autocast": str(trainer.amp_dtype) if trainer.use_amp else None}  # what the sample depends on
+                  "autocast": None}  # what the sample depends on: scoring samples in fp32
         append_jsonl(self.dir / "evals.jsonl", record)
         self.plugins.hook.ganbench_evaluation_finished(run=self.info, step=step, scores=scores, final=final)
         bad = [k for k, v in scores.items() if not math.isfinite(v)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -64,9 +64,14 @@ def _inference_copy(G: torch.nn.Module, device: torch.device) -> Optional[torch.
 
 
 def make_generator(G: torch.nn.Module, latent_dim: int, latent_dist: str, device: torch.device,
-                   class_pool: Optional[torch.Tensor], batch_size: int, seed: int,
-                   autocast: Any = None) -> Callable[[int], tuple[torch.Tensor, Optional[torch.Tensor]]]:
-    """A sampler: G in eval mode under inference mode, a fixed seed, large batches of z.
+                   class_pool: Optional[torch.Tensor], batch_size: int,
+                   seed: int) -> Callable[[int], tuple[torch.Tensor, Optional[torch.Tensor]]]:
+    """A sampler: G in eval mode under inference mode, in fp32, a fixed seed, large batches of z.
+
+    Never under autocast, even for a run trained in bf16/fp16: rounding tanh's output to 16
+    bits would move pixels across quantisation levels, and `ganbench eval` could not
+    reproduce a training-time score. On CUDA it synchronises before returning, so the
+    time a caller measures is the generation's, not the next kernel's.
 
     z is drawn batch_size at a time (so the images do not depend on the device's chunking);
     on CPU, G runs on a channels_last copy of itself, CPU_SAMPLE_CHUNK latents at a time.
@@ -95,15 +100,14 @@ def make_generator(G: torch.nn.Module, latent_dim: int, latent_dist: str, device
                     y = labels[start:start + b] if labels is not None else None
                     for i in range(0, b, chunk):
                         zi, yi = z[i:i + chunk], (y[i:i + chunk] if y is not None else None)
-                        if autocast is not None:
-                            with autocast():
-                                x = net(zi, yi)
-                        else:
-                            x = net(zi, yi)
+                        x = net(zi, yi)
                         out.append(quantize(x).contiguous())  # NCHW, whatever G's layout
         finally:
             G.train(was_training)
-        return torch.cat(out), labels
+        images = torch.cat(out)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return images, labels
 
     return generate
 

@@ -159,6 +159,8 @@ def score_generator(plugins: Plugins, G: Any, dataset: str = "digits", dataset_o
     G as the baseline a learning test must beat)."""
     import torch
 
+    from .sampling import make_generator
+
     spec = plugins.datasets.get(dataset)
     opts = from_dict(spec.options, dataset_options or {}, f"datasets.{dataset}")
     data = DataCache(plugins, cache_dir())

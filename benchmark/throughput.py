@@ -5,6 +5,7 @@ from a G step."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -12,23 +13,19 @@ import torch
 from .flops import step_flops
 from .results import read_jsonl
 from .runspec import RunSpec
-from .train import Trainer, parameter_count, peak_memory_mb
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from .train import Trainer, parameter_count
 
 
 def _eval_seconds(record: dict[str, Any]) -> float:
     return sum(v for v in record.get("seconds", {}).values() if isinstance(v, (int, float)))
 
 
-def throughput_report(trainer: Trainer, run: RunSpec, evals_path: Any, resumed: int,
-                      eval_seconds_this_session: float,
-                      generation_img_per_s_eval: Optional[float]) -> dict[str, Any]:
+def throughput_report(trainer: Trainer, run: RunSpec, evals_path: Path, resumed: int,
+                      eval_seconds_this_session: float, generation_img_per_s_eval: Optional[float],
+                      peak_memory_mb: float) -> dict[str, Any]:
     """Every figure of throughput.json; the probes train a few extra steps whose updates are
-    thrown away, so this runs after the final evaluation."""
+    thrown away, so this runs after the final evaluation. peak_memory_mb is read when
+    training ends, before evaluation (Inception) and the probes allocate their own."""
     t, st, device = run.train, trainer.state, trainer.device
     evals = read_jsonl(evals_path)
     final_eval = next((e for e in reversed(evals) if e.get("final")), None)
@@ -51,8 +48,8 @@ def throughput_report(trainer: Trainer, run: RunSpec, evals_path: Any, resumed: 
     if flops.get("flops_per_image") and out["train_img_per_s"]:
         out["achieved_gflops"] = flops["flops_per_image"] * out["train_img_per_s"] / 1e9
     out.update({
-        "peak_memory_mb": peak_memory_mb(device),
-        "peak_memory_kind": "torch.cuda.max_memory_allocated (this run)" if device.type == "cuda"
+        "peak_memory_mb": peak_memory_mb,
+        "peak_memory_kind": "torch.cuda.max_memory_allocated (this run's training)" if device.type == "cuda"
         else "process max RSS (includes earlier runs in the same process)",
         "params_g": parameter_count(trainer.G), "params_d": parameter_count(trainer.D),
         "batch_size": t.batch_size, "n_critic": t.n_critic, "device": str(device),
@@ -72,14 +69,14 @@ def probe_steps(trainer: Trainer, min_rounds: int = 2, max_rounds: int = 10,
         rounds = 0
         start = time.perf_counter()
         while rounds <= max_rounds:
-            sync(trainer.device)
+            trainer.sync()
             t0 = time.perf_counter()
             for i in range(n):
                 trainer.d_step(keep_graph=i == n - 1)
-            sync(trainer.device)
+            trainer.sync()
             t1 = time.perf_counter()
             trainer.g_step()
-            sync(trainer.device)
+            trainer.sync()
             t2 = time.perf_counter()
             if rounds:  # round 0 warms up
                 d_ms.append(1000 * (t1 - t0) / n)
@@ -103,11 +100,11 @@ def probe_generation(trainer: Trainer, batch_size: int, budget_s: float = 0.25) 
     try:
         generate = trainer.sampler(batch_size, seed=0)
         generate(min(batch_size, 64))
-        sync(trainer.device)
+        trainer.sync()
         n, t0 = 0, time.perf_counter()
         while n < 4 * batch_size and (n == 0 or time.perf_counter() - t0 < budget_s):
             generate(batch_size)
-            sync(trainer.device)
+            trainer.sync()
             n += batch_size
         return n / (time.perf_counter() - t0)
     except Exception:

@@ -152,6 +152,11 @@ class Trainer:
                         if self.conditional else None)
 
     # -- pieces -------------------------------------------------------------
+    def sync(self) -> None:
+        """Wait for the device's queued work (a no-op on CPU), before reading a clock."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.use_amp:
             return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
@@ -182,8 +187,9 @@ class Trainer:
         return self.ema.model if self.ema is not None else self.G
 
     def sampler(self, batch_size: int, seed: int) -> Callable[[int], Any]:
+        """Images as scoring sees them: fp32 (see :func:`~ganbench.sampling.make_generator`)."""
         return make_generator(self.sampling_model(), self.cfg.latent_dim, self.cfg.latent_dist, self.device,
-                              self.class_pool, batch_size, seed, self.autocast if self.use_amp else None)
+                              self.class_pool, batch_size, seed)
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
@@ -212,7 +218,9 @@ class Trainer:
                                               self.loss_opts.get(self.aux.name))
         for reg in self.regs:
             if reg.penalty is not None:
-                loss = loss + reg.penalty(self.D_step, real, fake.detach(), y_real if self.conditional else None,
+                # the eager D: a penalty differentiates D's gradient, and compiled graphs
+                # (aot_autograd) do not support double backward
+                loss = loss + reg.penalty(self.D, real, fake.detach(), y_real if self.conditional else None,
                                           y_fake, self.loss_opts.get(reg.name))
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -269,11 +277,20 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict(),
             "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "device": self.device.type,  # a run resumes only on the kind of device it started on
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "perm": self.perm, "pos": self.pos, "acc": self.acc, "acc_n": self.acc_n,
         }
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore a checkpoint loaded to CPU (:func:`load_checkpoint`): weights and optimizer
+        states move to the run's device, RNG states must stay CPU byte tensors."""
+        saved = sd.get("device", "cpu")
+        if saved != self.device.type:
+            raise GanbenchError(f"the checkpoint was written on {saved}, and this run would continue on "
+                                f"{self.device.type}: its random streams and timings would not be one run's",
+                                hint=f"set train.device = \"{saved}\" to continue it where it started, or delete "
+                                     "checkpoint.pt to restart the run on this device")
         self.G.load_state_dict(sd["G"])
         self.D.load_state_dict(sd["D"])
         if self.ema is not None and sd.get("G_ema") is not None:
@@ -284,8 +301,8 @@ class Trainer:
             self.scaler.load_state_dict(sd["scaler"])
         self.gen.set_state(sd["gen"])
         torch.set_rng_state(sd["torch_rng"])
-        if self.device.type == "cuda" and sd.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(sd["cuda_rng"])
+        if self.device.type == "cuda" and isinstance(sd.get("cuda_rng"), torch.Tensor):
+            torch.cuda.set_rng_state(sd["cuda_rng"], self.device)
         self.perm, self.pos = sd["perm"].to(self.device), int(sd["pos"])
         self.acc, self.acc_n = sd["acc"].to(self.device), int(sd["acc_n"])
         self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]))
@@ -331,6 +348,7 @@ class Trainer:
                                    + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
                 cb.on_log(step, losses, speed)
                 window_start, window_images = time.perf_counter(), 0
+            self.sync()  # the pause starts when the queued steps have run, not when they were queued
             paused = time.perf_counter()
             if step % sample_every == 0 or step == t.steps:
                 cb.on_sample(step, self.sample_grid())
@@ -365,10 +383,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    """weights_only=True: a checkpoint is data, never code."""
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint on CPU, weights_only=True: a checkpoint is data, never code. CPU because
+    RNG states must be CPU byte tensors; weights move to the run's device when loaded into
+    the modules and optimizers."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise GanbenchError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})",
                             hint="delete it to restart the run from step 0") from exc
