@@ -171,7 +171,7 @@ def test_class_subsets_get_separate_data_cache_entries(plugins, tmp_path):
 
 
 def test_decoded_cache_is_reused_and_invalidated_by_changed_files(plugins, tmp_path, monkeypatch):
-    from ganbench_plugins import torchvision_sets
+    from ganbench_plugins.torchvision_sets import cifar
 
     folder = write_cifar(tmp_path / "data" / "cifar10")
     first = load(plugins, "cifar10")
@@ -181,7 +181,7 @@ def test_decoded_cache_is_reused_and_invalidated_by_changed_files(plugins, tmp_p
         raise AssertionError("decoded again although cached")
 
     with monkeypatch.context() as m:
-        m.setattr(torchvision_sets, "_unpickle", refuse)
+        m.setattr(cifar, "_unpickle", refuse)
         again = load(plugins, "cifar10")
     assert again.fingerprint == first.fingerprint and torch.equal(again.images, first.images)
     # replacing a batch (new inode, size or mtime) re-decodes into a new entry
@@ -238,7 +238,7 @@ def test_cifar10_missing_is_a_clear_resource_error(plugins, tmp_path):
 
 def test_cifar10_downloads_through_torchvision_when_online(plugins, tmp_path, monkeypatch):
     import torchvision.datasets
-    from ganbench_plugins import torchvision_sets
+    from ganbench_plugins.torchvision_sets import cifar
 
     calls = []
 
@@ -247,7 +247,7 @@ def test_cifar10_downloads_through_torchvision_when_online(plugins, tmp_path, mo
             calls.append((root, train, download))
             write_cifar(Path(root))
 
-    monkeypatch.setattr(torchvision_sets, "online", lambda host, port=443: True)
+    monkeypatch.setattr(cifar, "online", lambda host, port=443: True)
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
     assert plugins.datasets.get("cifar10").check(options(plugins, "cifar10")) is None
     d = load(plugins, "cifar10", classes=["cat"])
@@ -339,6 +339,10 @@ def test_flowers102_needs_a_resolution_and_intact_files(plugins, tmp_path):
     with pytest.raises(GanbenchError, match="vary in size") as exc:
         options(plugins, "flowers102", resolution=0)
     assert "datasets.flowers102" in str(exc.value) and "resolution = 64" in str(exc.value)
+    with pytest.raises(GanbenchError, match="datasets.flowers102.resolution: must be ≥ 0, found -8"):
+        options(plugins, "flowers102", resolution=-8)
+    with pytest.raises(GanbenchError, match="datasets.flowers102: unknown split 'vall' — did you mean 'val'"):
+        options(plugins, "flowers102", split="vall")
     (folder / "jpg" / "image_00005.jpg").unlink()
     with pytest.raises(ResourceMissing, match="image_00005.jpg"):
         load(plugins, "flowers102", resolution=16)

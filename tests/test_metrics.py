@@ -17,11 +17,18 @@ import pytest
 import torch
 
 from ganbench import cli
-from ganbench.config import MetricsConfig
+from ganbench.config import MetricsConfig, from_dict
+from ganbench.errors import GanbenchError
 from ganbench.metrics import evaluate, frechet_distance
 from ganbench.sampling import quantize, to_float
 from ganbench.specs import EvalContext
-from ganbench_plugins import fidelity as F
+from ganbench_plugins.fidelity import features as fid_features
+from ganbench_plugins.fidelity import reference as fid_reference
+from ganbench_plugins.fidelity.extractors import INCEPTION
+from ganbench_plugins.fidelity.options import FidOptions, IsOptions, KidOptions, PrcOptions
+from ganbench_plugins.fidelity.reference import Reference, reference_for, reference_key, reference_path, tf_version
+from ganbench_plugins.fidelity.scores import scores_from_features
+from ganbench_plugins.fidelity.weights import Weights, save_random_inception_weights, weights_problem
 from ganbench_plugins.digits import DigitsOptions
 from ganbench_plugins.digits import load as load_digits
 
@@ -39,7 +46,7 @@ def inception_weights(tmp_path_factory, digits) -> Path:
     """A randomly initialised torch-fidelity Inception-v3 state dict, calibrated on digits."""
     path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
     pick = torch.randperm(len(digits.images), generator=torch.Generator().manual_seed(1))[:16]
-    return F.save_random_inception_weights(path, seed=0, images=digits.images[pick])
+    return save_random_inception_weights(path, seed=0, images=digits.images[pick])
 
 
 @pytest.fixture
@@ -103,19 +110,19 @@ def test_frechet_distance_of_singular_covariances_is_quiet_and_zero_against_itse
         assert frechet_distance(mu, s, mu + 1.0, s) == pytest.approx(64 - 10 + 10, rel=1e-6)
 
 
-def _ref(features: torch.Tensor, layer: str = "2048") -> F.Reference:
+def _ref(features: torch.Tensor, layer: str = "2048") -> Reference:
     from torch_fidelity.metric_fid import fid_features_to_statistics
     st = fid_features_to_statistics(features)
-    return F.Reference({"extractor": "inception-v3-compat", "layer": layer, "num_real": len(features)},
+    return Reference({"extractor": "inception-v3-compat", "layer": layer, "num_real": len(features)},
                        features, st["mu"], st["sigma"], Path("unused"))
 
 
 def test_fid_of_a_set_against_itself_is_zero():
     feats = torch.rand(300, 64, generator=torch.Generator().manual_seed(0))  # 64-d: eig of 2048² is slow
-    scores, _ = F.scores_from_features("fid", F.FidOptions(), {"2048": feats}, _ref(feats))
+    scores, _ = scores_from_features("fid", FidOptions(), {"2048": feats}, _ref(feats))
     assert abs(scores["fid_inception"]) < 1e-4
     other = feats + 0.1
-    scores, _ = F.scores_from_features("fid", F.FidOptions(), {"2048": other}, _ref(feats))
+    scores, _ = scores_from_features("fid", FidOptions(), {"2048": other}, _ref(feats))
     assert scores["fid_inception"] == pytest.approx(64 * 0.01, rel=1e-4)  # ||Δμ||² only
 
 
@@ -133,7 +140,7 @@ def test_kid_matches_a_hand_written_unbiased_mmd():
     x = torch.randn(40, 16, generator=g, dtype=torch.float64)
     y = 0.8 * torch.randn(40, 16, generator=g, dtype=torch.float64) + 0.2
     # subsets as large as the sets are permutations of them: the estimator is invariant
-    scores, proto = F.scores_from_features("kid", F.KidOptions(subsets=3, subset_size=40), {"2048": x}, _ref(y))
+    scores, proto = scores_from_features("kid", KidOptions(subsets=3, subset_size=40), {"2048": x}, _ref(y))
     expected = _unbiased_mmd2_poly(x.numpy(), y.numpy())
     assert scores["kid_inception"] == pytest.approx(expected, rel=1e-9)
     assert scores["kid_inception_std"] == pytest.approx(0.0, abs=1e-9 * abs(expected))
@@ -142,7 +149,7 @@ def test_kid_matches_a_hand_written_unbiased_mmd():
 
 def test_kid_subset_size_is_clamped_and_reported():
     x, y = torch.rand(30, 8), torch.rand(50, 8)
-    _, proto = F.scores_from_features("kid", F.KidOptions(subsets=2), {"2048": x}, _ref(y))
+    _, proto = scores_from_features("kid", KidOptions(subsets=2), {"2048": x}, _ref(y))
     assert proto["kid_subset_size"] == 30 and proto["kid_subset_size_clamped"] is True
 
 
@@ -151,13 +158,13 @@ def test_inception_score_on_synthetic_logits():
     labels = torch.arange(k).repeat(per_class * splits)
     logits = torch.zeros(len(labels), 1008)
     logits[torch.arange(len(labels)), labels] = 60.0  # p(y|x) one-hot, p(y) uniform over k classes
-    scores, proto = F.scores_from_features("is", F.IsOptions(splits=1), {"logits_unbiased": logits}, None)
+    scores, proto = scores_from_features("is", IsOptions(splits=1), {"logits_unbiased": logits}, None)
     assert scores["is_inception"] == pytest.approx(k, rel=1e-9)  # exp(E KL) = exp(log k)
     same = torch.randn(1, 1008).repeat(200, 1)  # every image gives the same p(y|x)
-    scores, proto = F.scores_from_features("is", F.IsOptions(), {"logits_unbiased": same}, None)
+    scores, proto = scores_from_features("is", IsOptions(), {"logits_unbiased": same}, None)
     assert scores["is_inception"] == pytest.approx(1.0, abs=1e-9)
     assert proto["splits"] == 10
-    _, proto = F.scores_from_features("is", F.IsOptions(), {"logits_unbiased": same[:4]}, None)
+    _, proto = scores_from_features("is", IsOptions(), {"logits_unbiased": same[:4]}, None)
     assert proto["splits"] == 4 and proto["splits_clamped"] is True
 
 
@@ -170,6 +177,15 @@ def test_quantisation_rule_matches_stored_uint8():
     assert quantize(x).dtype == torch.uint8
 
 
+@pytest.mark.parametrize("cls, key, value, bound", [
+    (FidOptions, "batch_size", 0, "≥ 1"), (FidOptions, "num_real", -1, "≥ 0"), (IsOptions, "splits", 0, "≥ 1"),
+    (KidOptions, "subsets", 0, "≥ 1"), (KidOptions, "subset_size", 1, "≥ 2"), (PrcOptions, "neighborhood", 0, "≥ 1")])
+def test_fidelity_options_are_bounded_with_the_key_path(cls, key, value, bound):
+    with pytest.raises(GanbenchError, match=f"metrics.x.{key}: must be {bound}, found {value}"):
+        from_dict(cls, {key: value}, "metrics.x")
+    assert getattr(from_dict(cls, {}, "metrics.x"), key) == getattr(cls(), key)
+
+
 # -- reference cache ---------------------------------------------------------------------------
 
 def test_reference_keys_differ_for_class_subsets_and_content(digits, tmp_path):
@@ -179,18 +195,18 @@ def test_reference_keys_differ_for_class_subsets_and_content(digits, tmp_path):
     keys = {}
     for name, data, classes in (("0", zeros, ["0"]), ("1", ones, ["1"]), ("01", both, ["0", "1"])):
         ctx = _ctx(data, data.images, tmp_path, ["fid"], classes=classes)
-        keys[name] = F.reference_key(ctx, F.INCEPTION, "2048", 0, "abc")
-    paths = {n: F.reference_path(tmp_path, k) for n, k in keys.items()}
+        keys[name] = reference_key(ctx, INCEPTION, "2048", 0, "abc")
+    paths = {n: reference_path(tmp_path, k) for n, k in keys.items()}
     assert len(set(paths.values())) == 3
     assert keys["0"]["classes"] == ["0"] and keys["0"]["fingerprint"] != keys["1"]["fingerprint"]
     # same classes but other content (a limit), other weights, other sample counts: other entries
     fewer = _subset(zeros, torch.arange(50))
     ctx0 = _ctx(zeros, zeros.images, tmp_path, ["fid"], classes=["0"])
-    assert F.reference_path(tmp_path, F.reference_key(_ctx(fewer, fewer.images, tmp_path, ["fid"], classes=["0"]),
-                                                      F.INCEPTION, "2048", 0, "abc")) != paths["0"]
-    assert F.reference_path(tmp_path, F.reference_key(ctx0, F.INCEPTION, "2048", 0, "abd")) != paths["0"]
-    assert F.reference_path(tmp_path, F.reference_key(ctx0, F.INCEPTION, "2048", 20, "abc")) != paths["0"]
-    assert F.reference_path(tmp_path, F.reference_key(ctx0, F.INCEPTION, "2048", 0, "abc")) == paths["0"]
+    assert reference_path(tmp_path, reference_key(_ctx(fewer, fewer.images, tmp_path, ["fid"], classes=["0"]),
+                                                  INCEPTION, "2048", 0, "abc")) != paths["0"]
+    assert reference_path(tmp_path, reference_key(ctx0, INCEPTION, "2048", 0, "abd")) != paths["0"]
+    assert reference_path(tmp_path, reference_key(ctx0, INCEPTION, "2048", 20, "abc")) != paths["0"]
+    assert reference_path(tmp_path, reference_key(ctx0, INCEPTION, "2048", 0, "abc")) == paths["0"]
 
 
 def test_reference_is_computed_once_and_never_reused_for_other_data(digits, tmp_path, monkeypatch):
@@ -200,24 +216,24 @@ def test_reference_is_computed_once_and_never_reused_for_other_data(digits, tmp_
         calls.append(len(images))
         return {"2048": images.flatten(1).float()[:, :8], "logits_unbiased": torch.zeros(len(images), 1008)}
 
-    monkeypatch.setattr(F, "extract", fake_extract)
-    w = F.Weights(Path("w"), "0" * 64, False)
+    monkeypatch.setattr(fid_reference, "extract", fake_extract)
+    w = Weights(Path("w"), "0" * 64, False)
     zeros = _subset(digits, digits.labels == 0)
     ctx = _ctx(zeros, zeros.images, tmp_path, ["fid"], classes=["0"])
-    a = F.reference(ctx, F.INCEPTION, w, "2048", 0, 64)
-    F._REFS.clear()  # a new process: from disk
-    b = F.reference(ctx, F.INCEPTION, w, "2048", 0, 64)
+    a = reference_for(ctx, INCEPTION, w, "2048", 0, 64)
+    fid_reference.REFERENCES.clear()  # a new process: from disk
+    b = reference_for(ctx, INCEPTION, w, "2048", 0, 64)
     assert calls == [len(zeros.images)] and torch.equal(a.features, b.features)
     assert json.loads(a.path.with_suffix(".json").read_text())["classes"] == ["0"]
     # an entry whose stored key differs (e.g. a hash collision, a hand-copied file) is not used
     obj = torch.load(a.path, weights_only=True)
     obj["key"] = {**obj["key"], "fingerprint": "someone-else"}
     torch.save(obj, a.path)
-    F._REFS.clear()
-    F.reference(ctx, F.INCEPTION, w, "2048", 0, 64)
+    fid_reference.REFERENCES.clear()
+    reference_for(ctx, INCEPTION, w, "2048", 0, 64)
     assert calls == [len(zeros.images)] * 2
     # a subset of the real images is a fixed random one, and stated
-    c = F.reference(ctx, F.INCEPTION, w, "2048", 20, 64)
+    c = reference_for(ctx, INCEPTION, w, "2048", 20, 64)
     assert c.num_real == 20 and c.key["subset"] == "randperm(seed=0)" and calls[-1] == 20
 
 
@@ -226,29 +242,29 @@ def test_reference_is_computed_once_and_never_reused_for_other_data(digits, tmp_
 def test_inception_metrics_end_to_end_one_pass(digits, inception_weights, tmp_path, plugins):
     real = _subset(digits, torch.arange(12))
     names = ["fid", "is", "kid", "prc"]
-    opts = {"fid": F.FidOptions(weights=str(inception_weights)), "is": F.IsOptions(weights=str(inception_weights)),
-            "kid": F.KidOptions(weights=str(inception_weights)),
-            "prc": F.PrcOptions(weights=str(inception_weights), extractor="inception-v3-compat")}
-    F.PASSES.clear()
-    F._REFS.clear()
+    opts = {"fid": FidOptions(weights=str(inception_weights)), "is": IsOptions(weights=str(inception_weights)),
+            "kid": KidOptions(weights=str(inception_weights)),
+            "prc": PrcOptions(weights=str(inception_weights), extractor="inception-v3-compat")}
+    fid_features.PASSES.clear()
+    fid_reference.REFERENCES.clear()
     ctx = _ctx(real, real.images, tmp_path, names)  # "generated" = the real images
     scores, protocol, _ = evaluate(plugins, ctx.config, opts, ctx)
-    assert F.PASSES == [("inception-v3-compat", 12), ("inception-v3-compat", 12)]  # fake once, real once
+    assert fid_features.PASSES == [("inception-v3-compat", 12), ("inception-v3-compat", 12)]  # fake once, real once
     assert abs(scores["fid_inception"]) < 1e-2  # a set against itself
     assert scores["precision_inception"] == scores["recall_inception"] == 1.0
     assert np.isfinite(scores["is_inception"]) and scores["is_inception"] >= 1.0
     p = protocol["fid"]
     assert p["num_fake"] == 12 and p["num_real"] == 12 and p["extractor"] == "inception-v3-compat"
-    assert p["pretrained"] is False and p["weights_sha256"] and p["torch_fidelity"] == F.tf_version()
+    assert p["pretrained"] is False and p["weights_sha256"] and p["torch_fidelity"] == tf_version()
     assert p["quantization"] == "uint8 round((x+1)*127.5)" and "grayscale" in p["input"]
     assert protocol["kid"]["kid_subset_size"] == 12 and protocol["kid"]["kid_subset_size_clamped"]
     # the next evaluation (a new process: memory cleared) reads the reference from disk
-    F._REFS.clear()
-    F._NETS.clear()
+    fid_reference.REFERENCES.clear()
+    fid_features.NETWORKS.clear()
     fake = torch.flip(real.images[:8], dims=[3])
     ctx2 = _ctx(real, fake, tmp_path, ["kid"])  # kid: FID's 2048² eigendecomposition is slow on CPU
     scores2, protocol2, _ = evaluate(plugins, ctx2.config, opts, ctx2)
-    assert F.PASSES[2:] == [("inception-v3-compat", 8)]
+    assert fid_features.PASSES[2:] == [("inception-v3-compat", 8)]
     assert scores2["kid_inception"] > scores["kid_inception"] and protocol2["kid"]["kid_subset_size"] == 8
 
 
@@ -290,10 +306,10 @@ def test_validate_and_run_stop_when_weights_are_unavailable(tmp_path, offline, c
     # a file that is not Inception weights is refused before anything unpickles it
     bogus = tmp_path / "bogus.pth"
     torch.save({"weight": torch.zeros(3)}, bogus)
-    assert "not inception-v3-compat weights" in F.weights_problem("fid", F.FidOptions(weights=str(bogus)))
+    assert "not inception-v3-compat weights" in weights_problem("fid", FidOptions(weights=str(bogus)))
     # Inception weights are not vgg16 weights, even right after they passed as Inception weights
-    assert F.weights_problem("fid", F.FidOptions(weights=str(inception_weights))) is None
-    assert "not vgg16 weights" in F.weights_problem("prc", F.PrcOptions(weights=str(inception_weights)))
+    assert weights_problem("fid", FidOptions(weights=str(inception_weights))) is None
+    assert "not vgg16 weights" in weights_problem("prc", PrcOptions(weights=str(inception_weights)))
 
 
 # -- classifier metrics on real digits -----------------------------------------------------------
@@ -343,7 +359,8 @@ def test_classifier_metrics_on_real_digits(digits, tmp_path, plugins):
 # -- protocol in the leaderboard ------------------------------------------------------------------
 
 def test_leaderboard_puts_different_sample_counts_in_different_tables(tmp_path, plugins):
-    from ganbench.leaderboard import build, to_markdown
+    from ganbench.board import build_board
+    from ganbench.leaderboard import to_markdown
     from ganbench.results import append_jsonl, set_status, write_json
 
     suite_dir = tmp_path / "suite"
@@ -356,8 +373,8 @@ def test_leaderboard_puts_different_sample_counts_in_different_tables(tmp_path, 
         append_jsonl(run / "evals.jsonl", {"step": 10, "final": True, "scores": {"fid_inception": fid},
                                            "protocol": proto})
         set_status(run, "done")
-    board = build(suite_dir, plugins)
-    sizes = sorted(len(t["rows"]) for t in board["tables"])
+    board = build_board(suite_dir, plugins)
+    sizes = sorted(len(t.rows) for t in board.tables)
     assert sizes == [1, 2]
     md = to_markdown(board)
     assert "num_fake=1000" in md and "num_fake=2000" in md
@@ -430,7 +447,7 @@ def test_time_estimate_counts_one_inception_pass_for_fid_is_kid(plugins):
     from ganbench.estimate import eval_flops_per_image
 
     one = eval_flops_per_image(plugins, ["fid"])
-    assert one == F.INCEPTION.flops > 0
+    assert one == INCEPTION.flops > 0
     assert eval_flops_per_image(plugins, ["fid", "is", "kid"]) == one
     classifier = plugins.metrics.get("classifier").flops_per_image
     assert eval_flops_per_image(plugins, ["fid", "kid", "classifier"]) == one + classifier
