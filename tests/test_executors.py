@@ -7,6 +7,7 @@ CPU numbers depend on it). The sequential results are computed once per module.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from ganbench import cli
+from ganbench.data import cache_dir
 from ganbench.errors import GanbenchError
-from ganbench.executors import (LocalExecutor, ProcessExecutor, RayExecutor, get_executor, gpu_assignment,
-                                split_threads)
+from ganbench.executors import (LocalExecutor, ProcessExecutor, RayExecutor, StopRequest, get_executor,
+                                gpu_assignment, process, split_threads, stopping, worker_context)
+from ganbench.executors.messages import Assign, Finished, Progress, Ready, Shutdown, Started
+from ganbench.executors.worker import worker_main
 from ganbench.plugins import get_plugin_manager, load_plugins
 from ganbench.results import get_status, read_json, read_jsonl
 from ganbench.runner import SuiteLock, run_suite
@@ -128,8 +133,7 @@ def test_gpu_assignment() -> None:
 
 
 def test_process_plan_pins_workers_to_gpus(plugins_m: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ganbench.executors as ex
-    monkeypatch.setattr(ex, "visible_gpus", lambda: ["0"])
+    monkeypatch.setattr(process, "visible_gpus", lambda: ["0"])
     runs = tiny_suite(plugins_m, "train.device='cuda'").runs
     plan = ProcessExecutor(workers=2, gpus_per_run=0.5).plan(runs)
     assert plan.gpus == ["0", "0"] and len(plan.threads) == 2
@@ -199,7 +203,6 @@ def test_cpu_workers_fork_from_a_warm_server_and_take_the_drivers_environment(
     """On CPU, workers fork from a forkserver that imported torch and the plugins once; with
     GPUs they are spawned (CUDA never forked). A forked worker must still see the driver's
     environment as it is now, not as it was when the server started."""
-    from ganbench.executors import worker_context
     assert worker_context([None, None]).get_start_method() == "forkserver"
     assert worker_context(["0", None]).get_start_method() == "spawn"
     with monkeypatch.context() as m:  # read when torch is imported: the server's copy would be stale
@@ -299,19 +302,17 @@ def test_the_late_copy_of_one_ctrl_c_is_not_a_second_one(monkeypatch: pytest.Mon
     """A terminal's Ctrl-C reaches driver and workers each at its own moment. A process that
     has begun stopping must not read the first Ctrl-C's late copy as "Ctrl-C twice, stop now":
     that killed a worker one step before its checkpoint (a flaky CI failure of the test above)."""
-    from ganbench import executors
-    STOP = executors.STOP
-
-    monkeypatch.setattr(executors, "SAME_CTRL_C_S", 1.0)
-    with executors.stop_on_signals():  # a worker
+    monkeypatch.setattr(stopping, "SAME_CTRL_C_S", 1.0)
+    previous = signal.getsignal(signal.SIGINT)
+    with StopRequest().on_signals() as stop:  # a worker
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)  # the same keypress, through another path: ignored
-        assert STOP.is_set()
+        assert stop.is_set() and stop.signal == signal.SIGINT
         time.sleep(1.05)
         with pytest.raises(KeyboardInterrupt):  # a real second Ctrl-C: stop now
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.1)
-    assert not STOP.is_set()
+    assert signal.getsignal(signal.SIGINT) is previous  # restored: Ray reuses worker processes
 
     # the driver: while it stops, its SIGINT only records (never raises mid-message)
     calls: list[int] = []
@@ -325,27 +326,64 @@ def test_the_late_copy_of_one_ctrl_c_is_not_a_second_one(monkeypatch: pytest.Mon
             return len(calls) < 6
         return step
 
-    with executors.CtrlC(time.monotonic()) as ctrl_c:
+    with stopping.CtrlC(time.monotonic()) as ctrl_c:
         ctrl_c.wait(waiting(1), time.monotonic() + 30)  # the first one's late copy: waiting goes on
     assert len(calls) == 6 and len(ctrl_c.seen) == 1
     calls.clear()
-    with executors.CtrlC(time.monotonic()) as ctrl_c:
+    with stopping.CtrlC(time.monotonic()) as ctrl_c:
         ctrl_c.wait(waiting(5), time.monotonic() + 30)  # ≥ 1.2 s later: a second Ctrl-C ends it
     assert len(calls) == 5
     calls.clear()
-    with executors.CtrlC(time.monotonic()) as ctrl_c:
+    with stopping.CtrlC(time.monotonic()) as ctrl_c:
         ctrl_c.wait(waiting(0), time.monotonic() + 0.5)  # the grace period ends it too
     assert 1 <= len(calls) < 6
     # after a worker's report stood in for the driver's Ctrl-C, the driver's copy is absorbed
     since = time.monotonic()
-    with executors.CtrlC(since) as ctrl_c:
+    with stopping.CtrlC(since) as ctrl_c:
         os.kill(os.getpid(), signal.SIGINT)
         ctrl_c.absorb_late_copy()  # it came: no waiting, nothing raised
     assert time.monotonic() - since < 0.5
     since = time.monotonic()
-    with executors.CtrlC(since) as ctrl_c:
+    with stopping.CtrlC(since) as ctrl_c:
         ctrl_c.absorb_late_copy()  # it never comes: wait out the window
     assert time.monotonic() - since >= 1.0
+
+
+def test_stop_request_records_the_first_signal_and_restores_the_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's stop request: what the Trainer asks (is_set) and which signal stopped it."""
+    stop = StopRequest()
+    assert not stop.is_set()
+    stop.set()  # the driver's pipe broke: stop, but no signal to report
+    assert stop.is_set() and stop.signal == 0
+    monkeypatch.setattr(stopping, "SAME_CTRL_C_S", 0.0)
+    previous = signal.getsignal(signal.SIGTERM)
+    with StopRequest().on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # only a SIGINT twice means "stop now"
+        assert stop.is_set() and stop.signal == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_worker_answers_in_typed_messages(plugins_m: Any, tmp_path: Path) -> None:
+    """The worker protocol without a process: worker_main in this process, on a pipe whose
+    far end already holds one run and the shutdown."""
+    run = tiny_suite(plugins_m, "train.steps=10", filters=("latent_dim=16", "seed=0")).runs[0]
+    driver, worker = multiprocessing.Pipe(duplex=True)
+    driver.send(Assign(run.config_json(), str(tmp_path)))
+    driver.send(Shutdown())
+    threads = torch.get_num_threads()
+    try:
+        worker_main(worker, 1, str(cache_dir()))
+    finally:
+        torch.set_num_threads(threads)
+    said = []
+    while driver.poll():
+        said.append(driver.recv())
+    assert isinstance(said[0], Ready) and said[0].pid == os.getpid()
+    assert isinstance(said[1], Started) and said[1].run_id == run.run_id
+    assert said[-1] == Finished(run.run_id, "done", said[-1].time)
+    assert all(isinstance(m, Progress) and m.run_id == run.run_id for m in said[2:-1]) and said[2:-1]
+    assert get_status(tmp_path / run.run_id)["state"] == "done"
 
 
 def spawned_workers(pid: int) -> list[int]:
