@@ -5,22 +5,31 @@ reports' FID curves), and a throughput bar chart per group.
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend
 switch), incrementally: the runner redraws after every finished run, so a plot whose
 inputs did not change is not drawn again. plots/index.json lists what exists, with
-titles, for the leaderboard to embed and link.
+titles, for the leaderboard to embed and link. Runs and groups come from the read model
+(``board.py``), the same ones the leaderboard's rows stand for. matplotlib is imported
+inside the drawing functions, so `ganbench list` and the other commands that draw
+nothing never load it.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import statistics
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
-from .results import atomic_write_bytes, list_runs, read_json, write_json
+from .board import INDEX, PLOTS, Aggregate, Group, PlotEntry, RunRecord, read_suite, score_directions
+from .plugins import Plugins
+from .results import atomic_write_bytes, read_json, write_json
+from .runspec import show_value
 
-PLOTS = "plots"
-INDEX = "index.json"
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 #: lines per curve panel and panels per curve figure before splitting further
 MAX_LINES = 10
 MAX_PANELS = 12
@@ -31,42 +40,18 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22")
 
 
-# -- reading runs -----------------------------------------------------------------
-def group_runs(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """(axes, groups): runs grouped by every matrix coordinate except the seed, in the
-    suite's order; each group is {"coords", "runs"}. The leaderboard groups the same way."""
-    axes: list[str] = []
-    for r in runs:
-        for a in r["config"].get("coords", {}):
-            if a != "seed" and a not in axes:
-                axes.append(a)
-    groups: dict[str, dict[str, Any]] = {}
-    for r in runs:
-        coords = r["config"].get("coords", {})
-        key = json.dumps({a: coords.get(a) for a in axes}, sort_keys=True, default=str)
-        groups.setdefault(key, {"coords": {a: coords.get(a) for a in axes}, "runs": []})["runs"].append(r)
-    return axes, list(groups.values())
+# -- labels and losses --------------------------------------------------------------
+def _varying(axes: list[str], groups: list[Group]) -> list[str]:
+    return [a for a in axes if len({show_value(g.coords.get(a)) for g in groups}) > 1]
 
 
-def _show(v: Any) -> str:
-    return "+".join(str(x) for x in v) if isinstance(v, list) else str(v)
-
-
-def _varying(axes: list[str], groups: list[dict[str, Any]]) -> list[str]:
-    return [a for a in axes if len({_show(g["coords"].get(a)) for g in groups}) > 1]
-
-
-def label_of(coords: dict[str, Any], axes: list[str]) -> str:
+def label_of(coords: dict[str, object], axes: list[str]) -> str:
     """A short label from the given axes: "dcgan, latent_dim=16"; names stand alone."""
     parts = []
     for a in axes:
-        v = _show(coords.get(a))
+        v = show_value(coords.get(a))
         parts.append(v if a in ("model", "dataset", "classes", "loss", "optimizer") else f"{a.split('.')[-1]}={v}")
     return ", ".join(parts)
-
-
-def _seed(run: dict[str, Any]) -> Any:
-    return run["config"].get("coords", {}).get("seed", run["config"].get("train", {}).get("seed"))
 
 
 def read_losses(run_dir: Path) -> dict[str, list[float]]:
@@ -100,16 +85,14 @@ def _smooth(values: list[float], window: int) -> list[float]:
 
 
 # -- figures ------------------------------------------------------------------------
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     """PNG through the Agg canvas, written atomically."""
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -118,20 +101,20 @@ def _save(fig: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _style(ax: Any) -> None:
+def _style(ax: Axes) -> None:
     ax.grid(True, alpha=0.3, linewidth=0.6)
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
 
 
-def draw_losses(run: dict[str, Any], label: str, path: Path) -> bool:
+def draw_losses(run: RunRecord, label: str, path: Path) -> bool:
     """One run's D and G losses against G step, one panel per network (the reports'
     "loss plots per network"): the logged values faintly, a moving average on top."""
-    cols = read_losses(run["dir"])
+    cols = read_losses(run.dir)
     steps = cols.get("step", [])
     if not steps:
         return False
-    train = run["config"].get("train", {})
+    train = run.config.get("train", {})
     fig = _figure(7.0, 4.6)
     axes = fig.subplots(2, 1, sharex=True)
     window = max(1, len(steps) // 25) if len(steps) >= 50 else 1
@@ -151,17 +134,17 @@ def draw_losses(run: dict[str, Any], label: str, path: Path) -> bool:
     terms = [train.get("loss", "?"), *([train["aux_loss"]] if train.get("aux_loss") else []),
              *train.get("regularizers", [])]
     extra = f", {train.get('n_critic')} D steps per G step" if train.get("n_critic", 1) != 1 else ""
-    fig.suptitle(f"{label}, seed {_seed(run)}\nloss terms: {' + '.join(terms)}{extra}; "
+    fig.suptitle(f"{label}, seed {run.seed}\nloss terms: {' + '.join(terms)}{extra}; "
                  f"each point averages the steps since the previous log", fontsize=10)
     _save(fig, path)
     return True
 
 
-def _curve_points(run: dict[str, Any], score: str) -> tuple[dict[int, float], Optional[tuple[int, float, int]]]:
+def _curve_points(run: RunRecord, score: str) -> tuple[dict[int, float], Optional[tuple[int, float, int]]]:
     """({step: value} of the evaluations during training, (step, value, num_fake) of the final one)."""
     during: dict[int, float] = {}
     final = None
-    for e in run["evals"]:
+    for e in run.evals:
         v = e.get("scores", {}).get(score)
         if not isinstance(v, (int, float)) or not math.isfinite(v):
             continue
@@ -172,7 +155,7 @@ def _curve_points(run: dict[str, Any], score: str) -> tuple[dict[int, float], Op
     return during, final
 
 
-def _facets(axes: list[str], groups: list[dict[str, Any]]) -> tuple[list[str], list[list[dict[str, Any]]], list[str]]:
+def _facets(axes: list[str], groups: list[Group]) -> tuple[list[str], list[list[Group]], list[str]]:
     """(line axes, panels of groups, panel axes). Groups scored against different real
     data (another data set or class subset) never share a panel: their scores are not
     comparable. A panel with more than MAX_LINES lines keeps one line per model (or the
@@ -182,10 +165,10 @@ def _facets(axes: list[str], groups: list[dict[str, Any]]) -> tuple[list[str], l
     panel_axes = [a for a in varying if a in ("dataset", "classes")]
     line_axes = [a for a in varying if a not in panel_axes]
 
-    def split(by: list[str]) -> list[list[dict[str, Any]]]:
-        panels: dict[str, list[dict[str, Any]]] = {}
+    def split(by: list[str]) -> list[list[Group]]:
+        panels: dict[str, list[Group]] = {}
         for g in groups:
-            panels.setdefault(label_of(g["coords"], by), []).append(g)
+            panels.setdefault(label_of(g.coords, by), []).append(g)
         return list(panels.values())
 
     panels = split(panel_axes)
@@ -200,13 +183,13 @@ def _facets(axes: list[str], groups: list[dict[str, Any]]) -> tuple[list[str], l
     return line_axes, out, panel_axes
 
 
-def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, higher: Optional[bool],
-                out_dir: Path) -> list[dict[str, Any]]:
+def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Optional[bool],
+                out_dir: Path) -> list[PlotEntry]:
     """The score against G step per group: mean over seeds, a min–max band where there are
     several seeds, the final evaluation (on more samples) as a separate marker."""
     data = []
     for g in groups:
-        per_seed = [_curve_points(r, score) for r in g["runs"]]
+        per_seed = [_curve_points(r, score) for r in g.runs]
         data.append((g, per_seed))
     if not any(len(during) >= 1 for _, per_seed in data for during, _ in per_seed):
         return []  # only final evaluations: the leaderboard already shows them
@@ -214,10 +197,10 @@ def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, highe
 
     line_axes, panels, panel_axes = _facets(axes, groups)
     by_key = {id(g): ps for g, ps in data}
-    num_during = sorted({int(e.get("protocol", {}).get("num_fake", 0)) for g in groups for r in g["runs"]
-                         for e in r["evals"] if not e.get("final")} - {0})
-    num_final = sorted({int(e.get("protocol", {}).get("num_fake", 0)) for g in groups for r in g["runs"]
-                        for e in r["evals"] if e.get("final")} - {0})
+    num_during = sorted({int(e.get("protocol", {}).get("num_fake", 0)) for g in groups for r in g.runs
+                         for e in r.evals if not e.get("final")} - {0})
+    num_final = sorted({int(e.get("protocol", {}).get("num_fake", 0)) for g in groups for r in g.runs
+                        for e in r.evals if e.get("final")} - {0})
     chunks = [panels[i:i + MAX_PANELS] for i in range(0, len(panels), MAX_PANELS)]
     made = []
     for c, chunk in enumerate(chunks):
@@ -231,7 +214,7 @@ def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, highe
                 colour = COLOURS[i % len(COLOURS)]
                 per_seed = by_key[id(g)]
                 steps = sorted({s for during, _ in per_seed for s in during})
-                label = label_of(g["coords"], line_axes) or label_of(g["coords"], axes)
+                label = label_of(g.coords, line_axes) or label_of(g.coords, axes)
                 n_seeds = sum(1 for during, _ in per_seed if during)
                 if steps:
                     vals = [[during[s] for during, _ in per_seed if s in during] for s in steps]
@@ -247,7 +230,7 @@ def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, highe
                                       [max(f[1] for f in finals) - statistics.fmean(f[1] for f in finals)]],
                                 color=colour, marker="*", markersize=10, linestyle="none", capsize=3)
             if panel_axes:
-                ax.set_title(label_of(members[0]["coords"], panel_axes), fontsize=9)
+                ax.set_title(label_of(members[0].coords, panel_axes), fontsize=9)
             ax.set_xlabel("G step")
             ax.set_ylabel(score)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -263,27 +246,22 @@ def draw_curves(axes: list[str], groups: list[dict[str, Any]], score: str, highe
                      fontsize=9)
         name = f"{_slug(score)}_vs_step" + (f"_{c + 1}" if len(chunks) > 1 else "") + ".png"
         _save(fig, out_dir / name)
-        made.append({"path": f"{PLOTS}/{name}", "kind": "curve",
-                     "title": f"{score} against G step" + (f" ({c + 1}/{len(chunks)})" if len(chunks) > 1 else "")})
+        made.append(PlotEntry(f"{PLOTS}/{name}", "curve",
+                              f"{score} against G step" + (f" ({c + 1}/{len(chunks)})" if len(chunks) > 1 else "")))
     return made
 
 
-def _agg(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def draw_throughput(axes: list[str], groups: list[dict[str, Any]], device: str, out_dir: Path
-                    ) -> list[dict[str, Any]]:
+def draw_throughput(axes: list[str], groups: list[Group], device: str, out_dir: Path) -> list[PlotEntry]:
     """Per group: train img/s, ms per D step and per G step, generation img/s; bars are
     means over seeds, whiskers their std."""
     panels = (("train_img_per_s", "train img/s", "higher is better"),
               (("ms_per_d_step", "ms_per_g_step"), "ms per step (D, G)", "lower is better"),
               ("generation_img_per_s", "generation img/s", "higher is better"))
-    rows = [g for g in groups if any(r["throughput"].get("train_img_per_s") for r in g["runs"])]
+    rows = [g for g in groups if any(r.throughput.get("train_img_per_s") for r in g.runs)]
     if not rows:
         return []
     varying = _varying(axes, rows) or axes
-    labels = [label_of(g["coords"], varying) for g in rows]
+    labels = [label_of(g.coords, varying) for g in rows]
     height = 1.6 + 0.32 * len(rows)
     fig = _figure(11.0, height)
     axs = fig.subplots(1, 3, sharey=True)
@@ -295,11 +273,10 @@ def draw_throughput(axes: list[str], groups: list[dict[str, Any]], device: str, 
         for k, name in enumerate(keys):
             means, stds = [], []
             for g in rows:
-                vals = [float(r["throughput"][name]) for r in g["runs"]
-                        if isinstance(r["throughput"].get(name), (int, float))]
-                m, s = _agg(vals) if vals else (0.0, 0.0)
-                means.append(m)
-                stds.append(s)
+                vals = [float(r.throughput[name]) for r in g.runs if isinstance(r.throughput.get(name), (int, float))]
+                agg = Aggregate.of(vals) if vals else Aggregate(0.0, 0.0, 0)
+                means.append(agg.mean)
+                stds.append(agg.std)
             offs = [y - 0.4 + bar * (k + 0.5) for y in ys]
             colour = COLOURS[k] if len(keys) > 1 else COLOURS[0]
             ax.barh(offs, means, height=bar * 0.9, xerr=stds, color=colour, alpha=0.85,
@@ -321,7 +298,7 @@ def draw_throughput(axes: list[str], groups: list[dict[str, Any]], device: str, 
     axs[0].invert_yaxis()
     fig.suptitle(f"Throughput per group on {device} (mean over seeds, whiskers: std)", fontsize=10)
     _save(fig, out_dir / "throughput.png")
-    return [{"path": f"{PLOTS}/throughput.png", "kind": "throughput", "title": "Throughput per group"}]
+    return [PlotEntry(f"{PLOTS}/throughput.png", "throughput", "Throughput per group")]
 
 
 def _number(v: float) -> str:
@@ -332,75 +309,56 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _fingerprint(runs: list[dict[str, Any]], extra: Any) -> str:
+def _fingerprint(runs: list[RunRecord], extra: list[object]) -> str:
     """Identity of every input file a suite-level plot reads (name, size, mtime)."""
     items = []
     for r in runs:
         for name in ("evals.jsonl", "throughput.json", "config.json"):
-            p = r["dir"] / name
+            p = r.dir / name
             try:
                 s = p.stat()
-                items.append((r["run_id"], name, s.st_size, s.st_mtime_ns))
+                items.append((r.run_id, name, s.st_size, s.st_mtime_ns))
             except FileNotFoundError:
                 pass
     return hashlib.sha256(json.dumps([items, extra], default=str).encode()).hexdigest()[:16]
 
 
-def _directions(plugins: Any) -> dict[str, bool]:
-    """Score name -> higher is better (the leaderboard's own table)."""
-    from .leaderboard import _directions as directions
-    return directions(plugins)
-
-
-def draw_all(suite_dir: Path, plugins: Any = None) -> list[dict[str, Any]]:
-    """Draw (or bring up to date) every plot of a suite; return the index entries
-    ({path relative to suite_dir, kind, title, run_id?}) also written to plots/index.json."""
-    suite_dir = Path(suite_dir)
-    runs = list_runs(suite_dir)
-    out_dir = suite_dir / PLOTS
-    if not runs:
+def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]:
+    """Draw (or bring up to date) every plot of a suite; return the index entries, also
+    written to plots/index.json."""
+    suite = read_suite(suite_dir)
+    out_dir = suite.dir / PLOTS
+    if not suite.runs:
         return []
     (out_dir / "losses").mkdir(parents=True, exist_ok=True)
     old = read_json(out_dir / INDEX, {}) or {}
-    provenance = read_json(suite_dir / "provenance.json", {}) or {}
-    axes, groups = group_runs(runs)
+    axes, groups = suite.axes, suite.groups
     varying = _varying(axes, groups)
-    entries: list[dict[str, Any]] = []
+    entries: list[PlotEntry] = []
     for g in groups:
-        label = label_of(g["coords"], axes)
-        for r in g["runs"]:
-            path = out_dir / "losses" / f"{r['run_id']}.png"
-            src = r["dir"] / "losses.csv"
+        label = label_of(g.coords, axes)
+        for r in g.runs:
+            path = out_dir / "losses" / f"{r.run_id}.png"
+            src = r.dir / "losses.csv"
             fresh = path.exists() and src.exists() and path.stat().st_mtime_ns >= src.stat().st_mtime_ns
             if fresh or draw_losses(r, label, path):
-                entries.append({"path": f"{PLOTS}/losses/{path.name}", "kind": "losses", "run_id": r["run_id"],
-                                "group": label_of(g["coords"], varying) or label, "seed": _seed(r),
-                                "title": f"losses: {label}, seed {_seed(r)}"})
-    primary = provenance.get("primary") or next(
-        (r["config"].get("metrics", {}).get("primary") for r in runs if r["config"].get("metrics")), "") or ""
-    higher = _directions(plugins).get(primary)
-    device = provenance.get("device") or next((r["throughput"].get("device") for r in runs
-                                               if r["throughput"].get("device")), "?")
-    key = _fingerprint(runs, [primary, higher, device, LAYOUT])
-    previous = [e for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput")]
-    if old.get("inputs") == key and all((suite_dir / e["path"]).is_file() for e in previous):
+                entries.append(PlotEntry(f"{PLOTS}/losses/{path.name}", "losses", f"losses: {label}, seed {r.seed}",
+                                         r.run_id, label_of(g.coords, varying) or label, r.seed))
+    primary = suite.primary
+    higher = score_directions(plugins).get(primary)
+    key = _fingerprint(suite.runs, [primary, higher, suite.device, LAYOUT])
+    previous = [PlotEntry.from_dict(e) for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput")]
+    if old.get("inputs") == key and all((suite.dir / e.path).is_file() for e in previous):
         entries = previous + entries
     else:
         suite_level = []
         if primary:
             suite_level += draw_curves(axes, groups, primary, higher, out_dir)
-        suite_level += draw_throughput(axes, groups, device, out_dir)
+        suite_level += draw_throughput(axes, groups, suite.device, out_dir)
         entries = suite_level + entries
-    keep = {suite_dir / e["path"] for e in entries}
+    keep = {suite.dir / e.path for e in entries}
     for stale in [*out_dir.glob("*.png"), *(out_dir / "losses").glob("*.png")]:
         if stale not in keep:  # a run or a plot that no longer exists
             stale.unlink(missing_ok=True)
-    write_json(out_dir / INDEX, {"inputs": key, "plots": entries})
+    write_json(out_dir / INDEX, {"inputs": key, "plots": [e.as_dict() for e in entries]})
     return entries
-
-
-def plot_index(suite_dir: Path) -> list[dict[str, Any]]:
-    """The plots that exist for a suite (from plots/index.json), without drawing."""
-    suite_dir = Path(suite_dir)
-    index = read_json(suite_dir / PLOTS / INDEX, {}) or {}
-    return [e for e in index.get("plots", []) if (suite_dir / e.get("path", "")).is_file()]

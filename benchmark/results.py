@@ -1,7 +1,9 @@
-"""The results folder: atomic writes, run status, and reading runs back.
+"""The results folder: atomic writes, JSON and JSON-lines files, and run status.
 
 results/<suite>/<run-id>/  config.json status.json losses.csv evals.jsonl
                            throughput.json checkpoint.pt samples/ final/
+
+Reading a whole suite back (runs, groups, the leaderboard) is the read model in ``board.py``.
 """
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-STATES = ("pending", "running", "done", "failed", "diverged")
+#: states a rerun skips; failed and interrupted runs continue
 FINISHED = ("done", "diverged")
 _UMASK = os.umask(0)
-os.umask(_UMASK)  # a rerun skips these; failed/interrupted runs continue
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -89,25 +91,3 @@ def set_status(run_dir: Path, state: str, **extra: Any) -> dict[str, Any]:
 def get_status(run_dir: Path) -> dict[str, Any]:
     return read_json(Path(run_dir) / "status.json", {"state": "pending"}) or {"state": "pending"}
 
-
-def load_run(run_dir: Path) -> dict[str, Any]:
-    """Everything the leaderboard needs from one run folder."""
-    run_dir = Path(run_dir)
-    evals = read_jsonl(run_dir / "evals.jsonl")
-    final = next((e for e in reversed(evals) if e.get("final")), None)
-    return {
-        "dir": run_dir,
-        "run_id": run_dir.name,
-        "config": read_json(run_dir / "config.json", {}),
-        "status": get_status(run_dir),
-        "evals": evals,
-        "final": final,
-        "throughput": read_json(run_dir / "throughput.json", {}),
-    }
-
-
-def list_runs(suite_dir: Path) -> list[dict[str, Any]]:
-    suite_dir = Path(suite_dir)
-    if not suite_dir.is_dir():
-        return []
-    return [load_run(p) for p in sorted(suite_dir.iterdir()) if (p / "config.json").is_file()]

@@ -25,8 +25,9 @@ def test_list_json_names_kind_package_description():
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     dcgan = next(r for r in rows if r["name"] == "dcgan")
-    assert dcgan == {"name": "dcgan", "kind": "model", "package": "ganbench", "plugin": "dcgan",
-                     "description": dcgan["description"]} and dcgan["description"]
+    assert dcgan == {"name": "dcgan", "kind": "model", "table": "models", "package": "ganbench", "plugin": "dcgan",
+                     "description": dcgan["description"], "options": dcgan["options"]} and dcgan["description"]
+    assert {o["name"] for o in dcgan["options"]} == {"width", "d_norm", "spectral_norm"}
     kinds = {r["kind"] for r in rows}
     assert {"model", "loss", "dataset", "metric", "optimizer"} <= kinds
     only = json.loads(ganbench("list", "optimizers", "--json").stdout)

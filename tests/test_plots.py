@@ -16,9 +16,11 @@ import torch
 
 from ganbench import cli
 from ganbench.artifacts import gif_frames, grid_columns, save_grid, write_gif
-from ganbench.leaderboard import build, render, to_markdown, write_all
-from ganbench.plots import draw_all, draw_curves, group_runs, plot_index
-from ganbench.results import append_jsonl, list_runs, set_status, write_json
+from ganbench.board import build_board, plot_index, read_suite
+from ganbench.leaderboard import to_markdown
+from ganbench.plots import draw_all, draw_curves
+from ganbench.publish import render, write_all
+from ganbench.results import append_jsonl, set_status, write_json
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -91,12 +93,12 @@ def _png_ok(path: Path) -> tuple[int, int]:
 # -- plots ---------------------------------------------------------------------------------
 def test_draw_all_writes_readable_plots_and_an_index(suite_dir, plugins):
     entries = draw_all(suite_dir, plugins)
-    kinds = [e["kind"] for e in entries]
+    kinds = [e.kind for e in entries]
     assert kinds.count("curve") == 1 and kinds.count("throughput") == 1
     assert kinds.count("losses") == 8  # one per run with losses.csv; the failed run has none
     for e in entries:
-        w, h = _png_ok(suite_dir / e["path"])
-        assert w >= 500 and h >= 300, (e["path"], w, h)  # large enough to read
+        w, h = _png_ok(suite_dir / e.path)
+        assert w >= 500 and h >= 300, (e.path, w, h)  # large enough to read
     assert (suite_dir / "plots" / "fid_inception_vs_step.png").is_file()
     assert plot_index(suite_dir) == entries
 
@@ -115,14 +117,14 @@ def test_plots_are_redrawn_only_when_their_inputs_change(suite_dir, plugins):
     entries = draw_all(suite_dir, plugins)
     assert curve.stat().st_mtime_ns != before[0]
     assert (suite_dir / "plots" / "losses" / f"{new.name}.png").is_file()
-    assert not loss.exists() and all(e.get("run_id") != gone for e in entries)
+    assert not loss.exists() and all(e.run_id != gone for e in entries)
 
 
 def test_curves_need_evaluations_during_training(suite_dir, plugins):
     for p in suite_dir.glob("*/evals.jsonl"):  # keep only the final evaluations
         finals = [line for line in p.read_text().splitlines() if '"final": true' in line]
         p.write_text("\n".join(finals) + "\n")
-    kinds = [e["kind"] for e in draw_all(suite_dir, plugins)]
+    kinds = [e.kind for e in draw_all(suite_dir, plugins)]
     assert "curve" not in kinds and "throughput" in kinds
 
 
@@ -131,11 +133,11 @@ def test_many_groups_are_split_into_panels(tmp_path, plugins):
     for model in ("dcgan", "wgan"):
         for c in range(14):
             _run(d, {"model": model, "dataset": "cifar10", "classes": [f"c{c}"]}, 0, steps=300)
-    axes, groups = group_runs(list_runs(d))
-    entries = draw_curves(axes, groups, "fid_inception", False, d / "plots")
+    suite = read_suite(d)
+    entries = draw_curves(suite.axes, suite.groups, "fid_inception", False, d / "plots")
     assert len(entries) == 2  # 14 class panels (2 model lines each): two figures of at most 12 panels
     for e in entries:
-        _png_ok(d / e["path"])
+        _png_ok(d / e.path)
 
 
 # -- leaderboard pages -----------------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_markdown_embeds_thumbnails_links_plots_and_resolves_everywhere(suite_di
 def test_markdown_quotes_characters_that_break_links(tmp_path, plugins):
     d = tmp_path / "q"
     _run(d, {"model": "dcgan", "dataset": "cifar10", "classes": ["a b(c)"]}, 0)
-    board = build(d, plugins)
+    board = build_board(d, plugins)
     md = to_markdown(board)
     for t in _md_targets(md):
         assert " " not in t and "(" not in t

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ganbench import hookimpl
-from ganbench.leaderboard import build, to_csv, to_markdown
+from ganbench.board import build_board, read_suite
+from ganbench.leaderboard import to_csv, to_html, to_json, to_markdown
 from ganbench.results import atomic_write_text, read_jsonl, write_json
 from ganbench.runner import run_suite
 from ganbench.specs import LossSpec, ModelSpec
@@ -197,14 +198,14 @@ def test_leaderboard_aggregates_seeds_ranks_and_splits_protocols(tmp_path, plugi
         _fake_run(sd, f"b-s{seed}", {"model": "b", "seed": seed}, "done", {"fd_classifier": v, "mode_coverage": 0.5})
     _fake_run(sd, "b-s2", {"model": "b", "seed": 2}, "failed", None)
     _fake_run(sd, "c-s0", {"model": "c", "seed": 0}, "done", {"fd_classifier": 1.0}, {"num_fake": 5000})
-    board = build(sd, plugins)
-    assert board["axes"] == ["model"] and board["primary"] == "fd_classifier"
-    assert len(board["tables"]) == 2  # c was scored on another sample count: never ranked against a/b
-    rows = board["tables"][0]["rows"]
-    assert [r["coords"]["model"] for r in rows] == ["b", "a"]  # lower FD ranks first
-    a = rows[1]["scores"]["fd_classifier"]
-    assert (a["mean"], a["std"], a["n"]) == (12.0, 2.0, 3)
-    assert rows[0]["failed"] == 1 and rows[0]["done"] == 2
+    board = build_board(sd, plugins)
+    assert board.axes == ["model"] and board.primary == "fd_classifier"
+    assert len(board.tables) == 2  # c was scored on another sample count: never ranked against a/b
+    rows = board.tables[0].rows
+    assert [r.coords["model"] for r in rows] == ["b", "a"]  # lower FD ranks first
+    a = rows[1].scores["fd_classifier"]
+    assert (a.mean, a.std, a.n) == (12.0, 2.0, 3)
+    assert rows[0].failed == 1 and rows[0].done == 2
     md = to_markdown(board)
     assert "12.000 ± 2.000 (3)" in md and "6.000 ± 1.414 (2)" in md and "2 done, 1 failed" in md
     assert "num_fake=5000" in md and "num_fake=100" in md
@@ -214,3 +215,63 @@ def test_leaderboard_aggregates_seeds_ranks_and_splits_protocols(tmp_path, plugi
     b = next(r for r in table if r["model"] == "b")
     assert (b["rank"], b["fd_classifier_mean"], b["fd_classifier_std"], b["fd_classifier_n"], b["failed"]) == \
         ("1", "6", "1.41421", "2", "1")
+
+
+def test_read_model_groups_runs_and_finds_seeds_and_the_primary_score(tmp_path):
+    """What leaderboard and plots both read: runs grouped by every coordinate but the seed,
+    the seed from the coordinates or else from train.seed, the primary from provenance first."""
+    sd = tmp_path / "suite"
+    _fake_run(sd, "a-s0", {"model": "a", "classes": ["x", "y"], "seed": 0}, "done", {"fd_classifier": 1.0})
+    _fake_run(sd, "a-s1", {"model": "a", "classes": ["x", "y"], "seed": 1}, "running", None)
+    _fake_run(sd, "b", {"model": "b", "classes": ["x"]}, "done", {"fd_classifier": 2.0})
+    config = json.loads((sd / "b" / "config.json").read_text())
+    write_json(sd / "b" / "config.json", {**config, "train": {"seed": 7}})
+    (sd / "not-a-run").mkdir()
+    suite = read_suite(sd)
+    assert [r.run_id for r in suite.runs] == ["a-s0", "a-s1", "b"]
+    assert suite.axes == ["model", "classes"] and suite.name == "suite" and suite.device == "?"
+    assert [(g.coords, [r.run_id for r in g.runs]) for g in suite.groups] == [
+        ({"model": "a", "classes": ["x", "y"]}, ["a-s0", "a-s1"]), ({"model": "b", "classes": ["x"]}, ["b"])]
+    assert [r.seed for r in suite.runs] == [0, 1, 7]
+    assert [r.state for r in suite.runs] == ["done", "running", "done"]
+    assert suite.runs[0].final["scores"] == {"fd_classifier": 1.0} and suite.runs[1].final is None
+    assert suite.primary == "fd_classifier"
+    write_json(sd / "provenance.json", {"suite": "named", "primary": "mode_coverage", "device": "cpu"})
+    again = read_suite(sd)
+    assert (again.primary, again.name, again.device) == ("mode_coverage", "named", "cpu")
+
+
+def test_board_renders_plugin_columns_everywhere_and_is_the_json(tmp_path, plugins):
+    """ganbench_leaderboard_columns sees each row as a dict (coords, scores, runs, extra) and
+    its column reaches every format; leaderboard.json is the board as data."""
+    seen: list[dict] = []
+
+    class Columns:
+        @staticmethod
+        @hookimpl
+        def ganbench_leaderboard_columns(rows):
+            seen.extend(rows)
+            for row in rows:
+                row["extra"]["n_runs"] = len(row["runs"])
+            return ["n_runs"]
+
+    sd = tmp_path / "suite"
+    for seed, v in enumerate([3.0, 5.0]):
+        _fake_run(sd, f"a-s{seed}", {"model": "a", "seed": seed}, "done", {"fd_classifier": v})
+    plugins.pm.register(Columns(), name="columns")
+    try:
+        board = build_board(sd, plugins)
+    finally:
+        plugins.pm.unregister(name="columns")
+    assert board.extra_columns == ["n_runs"] and board.tables[0].rows[0].extra == {"n_runs": 2}
+    assert seen[0]["coords"] == {"model": "a"} and seen[0]["runs"] == ["a-s0", "a-s1"]
+    assert seen[0]["scores"]["fd_classifier"] == {"mean": 4.0, "std": pytest.approx(2 ** 0.5), "n": 2}
+    assert board.directions == {"fd_classifier": False} and board.tables[0].rows[0].rank == 1
+    assert "| 2 |" in to_markdown(board) and "<td>2</td>" in to_html(board)
+    assert to_csv(board).splitlines()[0].endswith(",n_runs") and to_csv(board).splitlines()[1].endswith(",2")
+    data = json.loads(to_json(board))
+    assert data == json.loads(json.dumps(board.as_dict()))
+    (row,) = data["tables"][0]["rows"]
+    assert row["extra"] == {"n_runs": 2} and row["seeds"] == [0, 1] and row["rank"] == 1
+    assert list(data) == ["suite", "provenance", "primary", "higher_is_better", "axes", "scores",
+                          "extra_columns", "directions", "tables", "plots"]

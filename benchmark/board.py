@@ -1,0 +1,376 @@
+"""The results read model: a suite folder read back as typed records.
+
+Each run folder becomes a :class:`RunRecord`; runs that differ only in their seed form a
+:class:`Group`; a :class:`Board` is the ranked leaderboard (tables of rows, one table per
+evaluation protocol). The markdown, HTML, JSON and CSV renderers all take the same Board,
+and the plots read the same records and groups, so a table row and a curve always stand
+for the same runs. Nothing here writes to the suite folder.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import GanbenchError
+from .plugins import Plugins
+from .results import get_status, read_json, read_jsonl
+
+PLOTS = "plots"
+INDEX = "index.json"
+#: protocol keys that describe a sample or timing, not how a score is defined
+VOLATILE = {"seconds", "generation_seconds", "time"}
+
+
+# -- runs and groups -------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunRecord:
+    """One run folder as written: config.json, status.json, evals.jsonl, throughput.json."""
+
+    dir: Path
+    config: dict[str, Any]
+    status: dict[str, Any]
+    evals: list[dict[str, Any]]
+    final: dict[str, Any] | None
+    throughput: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def coords(self) -> dict[str, Any]:
+        return self.config.get("coords", {})
+
+    @property
+    def seed(self) -> int | None:
+        """The seed coordinate, else train.seed (a suite without a seed axis)."""
+        return self.coords.get("seed", self.config.get("train", {}).get("seed"))
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "pending")
+
+
+def load_run(run_dir: Path) -> RunRecord:
+    run_dir = Path(run_dir)
+    evals = read_jsonl(run_dir / "evals.jsonl")
+    return RunRecord(dir=run_dir, config=read_json(run_dir / "config.json", {}), status=get_status(run_dir),
+                     evals=evals, final=next((e for e in reversed(evals) if e.get("final")), None),
+                     throughput=read_json(run_dir / "throughput.json", {}))
+
+
+def list_runs(suite_dir: Path) -> list[RunRecord]:
+    """Every folder of the suite that has a config.json, in name order."""
+    suite_dir = Path(suite_dir)
+    if not suite_dir.is_dir():
+        return []
+    return [load_run(p) for p in sorted(suite_dir.iterdir()) if (p / "config.json").is_file()]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs that differ only in their seed: one line of a curve, one leaderboard row (or
+    more, when their seeds were scored under different protocols)."""
+
+    coords: dict[str, Any]
+    runs: list[RunRecord]
+
+
+def group_runs(runs: list[RunRecord]) -> tuple[list[str], list[Group]]:
+    """(axes, groups): runs grouped by every matrix coordinate except the seed, in the
+    suite's order."""
+    axes: list[str] = []
+    for r in runs:
+        for a in r.coords:
+            if a != "seed" and a not in axes:
+                axes.append(a)
+    groups: dict[str, Group] = {}
+    for r in runs:
+        coords = {a: r.coords.get(a) for a in axes}
+        key = json.dumps(coords, sort_keys=True, default=str)
+        groups.setdefault(key, Group(coords, [])).runs.append(r)
+    return axes, list(groups.values())
+
+
+@dataclass(frozen=True)
+class SuiteResults:
+    """A suite folder: its runs, grouped, and its provenance.json."""
+
+    dir: Path
+    runs: list[RunRecord]
+    provenance: dict[str, Any]
+    axes: list[str]
+    groups: list[Group]
+
+    @property
+    def name(self) -> str:
+        return self.provenance.get("suite", self.dir.name)
+
+    @property
+    def primary(self) -> str:
+        """The score that ranks: the suite's, else the first run config's that names metrics."""
+        return self.provenance.get("primary") or next(
+            (r.config["metrics"].get("primary") for r in self.runs if r.config.get("metrics")), "") or ""
+
+    @property
+    def device(self) -> str:
+        return self.provenance.get("device") or next(
+            (r.throughput["device"] for r in self.runs if r.throughput.get("device")), "?")
+
+
+def read_suite(suite_dir: Path) -> SuiteResults:
+    suite_dir = Path(suite_dir)
+    runs = list_runs(suite_dir)
+    axes, groups = group_runs(runs)
+    return SuiteResults(suite_dir, runs, read_json(suite_dir / "provenance.json", {}) or {}, axes, groups)
+
+
+def score_directions(plugins: Plugins | None) -> dict[str, bool]:
+    """Score name -> higher is better, from every registered metric's scores."""
+    out: dict[str, bool] = {}
+    if plugins is None:
+        return out
+    for name in plugins.metrics:
+        for s in plugins.metrics.get(name).scores:
+            out[s.name] = s.higher_is_better
+    return out
+
+
+# -- plots as the pages list them ------------------------------------------------------
+@dataclass(frozen=True)
+class PlotEntry:
+    """One picture under plots/ (path relative to the suite folder); a loss plot also
+    names its run, group label and seed."""
+
+    path: str
+    kind: str
+    title: str
+    run_id: str | None = None
+    group: str | None = None
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plots/index.json record."""
+        per_run = {"run_id": self.run_id, "group": self.group, "seed": self.seed} if self.kind == "losses" else {}
+        return {"path": self.path, "kind": self.kind, **per_run, "title": self.title}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PlotEntry:
+        return cls(d["path"], d.get("kind", "other"), d.get("title", Path(d["path"]).stem), d.get("run_id"),
+                   d.get("group"), d.get("seed"))
+
+
+def plot_index(suite_dir: Path) -> list[PlotEntry]:
+    """The plots that exist for a suite (from plots/index.json), without drawing."""
+    suite_dir = Path(suite_dir)
+    index = read_json(suite_dir / PLOTS / INDEX, {}) or {}
+    return [PlotEntry.from_dict(e) for e in index.get("plots", []) if (suite_dir / e.get("path", "")).is_file()]
+
+
+# -- the board -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Aggregate:
+    """mean ± std over n seeds (std 0 for one seed)."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> Aggregate:
+        n = len(values)
+        return cls(statistics.fmean(values), statistics.stdev(values) if n > 1 else 0.0, n)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"mean": self.mean, "std": self.std, "n": self.n}
+
+
+@dataclass(frozen=True)
+class Images:
+    """A row's pictures, relative to the suite folder: thumbnail, last grid, progress GIF."""
+
+    sample: str | None = None
+    grid: str | None = None
+    gif: str | None = None
+    sample_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One group's seeds scored under one protocol: aggregated scores and run states."""
+
+    coords: dict[str, Any]
+    scores: dict[str, Aggregate]
+    runs: list[str]
+    seeds: list[int | None]
+    done: int
+    failed: int
+    diverged: int
+    pending: int
+    errors: list[str]
+    train_img_per_s: Aggregate | None
+    best_step: int | list[int] | None
+    images: Images
+    extra: dict[str, Any] = field(default_factory=dict)
+    rank: int | None = None
+
+    @property
+    def status_text(self) -> str:
+        text = f"{self.done} done"
+        for count, word in ((self.failed, "failed"), (self.diverged, "diverged"), (self.pending, "pending")):
+            if count:
+                text += f", {count} {word}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as leaderboard.json holds it (and, without rank, as plugins see it)."""
+        return {"coords": self.coords, "scores": {k: a.as_dict() for k, a in self.scores.items()},
+                "runs": self.runs, "seeds": self.seeds, "done": self.done, "failed": self.failed,
+                "diverged": self.diverged, "pending": self.pending, "errors": self.errors,
+                "train_img_per_s": self.train_img_per_s.as_dict() if self.train_img_per_s else None,
+                "best_step": self.best_step, "sample": self.images.sample, "grid": self.images.grid,
+                "gif": self.images.gif, "sample_seed": self.images.sample_seed, "extra": self.extra,
+                "rank": self.rank}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows scored under one evaluation protocol (None: no finished evaluation), ranked."""
+
+    protocol: dict[str, Any] | None
+    rows: list[Row]
+
+
+@dataclass(frozen=True)
+class Board:
+    """The leaderboard every renderer takes: the score columns (``scores``, primary first)
+    with their directions (None where no registered metric names the score), the plugins'
+    extra columns, and one table per evaluation protocol."""
+
+    suite: str
+    provenance: dict[str, Any]
+    primary: str
+    higher_is_better: bool
+    axes: list[str]
+    scores: list[str]
+    extra_columns: list[str]
+    directions: dict[str, bool | None]
+    tables: list[Table]
+    plots: list[PlotEntry]
+    plot_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What leaderboard.json holds."""
+        out = {"suite": self.suite, "provenance": self.provenance, "primary": self.primary,
+               "higher_is_better": self.higher_is_better, "axes": self.axes, "scores": self.scores,
+               "extra_columns": self.extra_columns, "directions": self.directions,
+               "tables": [{"protocol": t.protocol, "rows": [r.as_dict() for r in t.rows]} for t in self.tables],
+               "plots": [p.as_dict() for p in self.plots]}
+        if self.plot_error:
+            out["plot_error"] = self.plot_error
+        return out
+
+
+def _signature(protocol: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in protocol.items() if k not in VOLATILE}, sort_keys=True, default=str)
+
+
+def _rel(path: Path | None, suite_dir: Path) -> str | None:
+    return Path(os.path.relpath(path, suite_dir)).as_posix() if path is not None else None
+
+
+def _images(members: list[RunRecord], suite_dir: Path) -> Images:
+    """From the first run that has them: a small thumbnail (thumb.png, or the last full
+    grid for runs written before thumbnails), the last grid, the GIF."""
+    for r in members:
+        grids = sorted((r.dir / "samples").glob("step_*.png")) if (r.dir / "samples").is_dir() else []
+        thumb = r.dir / "thumb.png"
+        if not grids and not thumb.is_file():
+            continue
+        gif = r.dir / "progress.gif"
+        last = grids[-1] if grids else None
+        return Images(_rel(thumb if thumb.is_file() else last, suite_dir), _rel(last, suite_dir),
+                      _rel(gif, suite_dir) if gif.is_file() else None, r.seed)
+    return Images()
+
+
+def _row(group: Group, members: list[RunRecord], suite_dir: Path) -> Row:
+    scores: dict[str, list[float]] = {}
+    for r in members:
+        for k, v in (r.final or {})["scores"].items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                scores.setdefault(k, []).append(float(v))
+    tp = [r.throughput.get("train_img_per_s") for r in members if r.throughput.get("train_img_per_s")]
+    best_steps = [r.status.get("best", {}).get("step") for r in members if r.status.get("best")]
+    states = [r.state for r in group.runs]
+    return Row(coords=group.coords, scores={k: Aggregate.of(v) for k, v in sorted(scores.items())},
+               runs=[r.run_id for r in group.runs], seeds=[r.seed for r in members], done=len(members),
+               failed=states.count("failed"), diverged=states.count("diverged"),
+               pending=sum(1 for x in states if x in ("pending", "running")),
+               errors=[r.status["error"] for r in group.runs if r.status.get("error")],
+               train_img_per_s=Aggregate.of(tp) if tp else None,
+               best_step=best_steps[0] if len(set(best_steps)) == 1 and best_steps else best_steps,
+               images=_images(members or group.runs, suite_dir))
+
+
+def _tables(suite: SuiteResults) -> dict[str, list[Row]]:
+    """Rows by protocol signature; a group whose seeds were scored under different
+    protocols is split, a group with no finished run goes to the "null" table."""
+    tables: dict[str, list[Row]] = {}
+    for g in suite.groups:
+        by_sig: dict[str, list[RunRecord]] = {}
+        for r in g.runs:
+            if r.state == "done" and r.final:
+                by_sig.setdefault(_signature(r.final.get("protocol", {})), []).append(r)
+        for sig, members in (by_sig or {"null": []}).items():
+            tables.setdefault(sig, []).append(_row(g, members, suite.dir))
+    return tables
+
+
+def _extra_columns(plugins: Plugins | None, rows: list[Row]) -> tuple[list[str], list[Row]]:
+    """Ask ganbench_leaderboard_columns for columns: plugins see each row as a dict and
+    set row["extra"][column]."""
+    if plugins is None:
+        return [], rows
+    views = [{**{k: v for k, v in row.as_dict().items() if k != "rank"}, "extra": dict(row.extra)} for row in rows]
+    columns: list[str] = []
+    for cols in plugins.hook.ganbench_leaderboard_columns(rows=views):
+        columns += [c for c in (cols or []) if c not in columns]
+    return columns, [replace(row, extra=dict(view["extra"])) for row, view in zip(rows, views)]
+
+
+def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
+    """The ranked leaderboard of a suite folder; plugins give score directions and columns."""
+    suite = read_suite(suite_dir)
+    if not suite.runs:
+        raise GanbenchError(f"no runs under {suite.dir}",
+                            hint="run a suite first: ganbench run suites/quickstart.toml")
+    directions = score_directions(plugins)
+    primary = suite.primary
+    higher = directions.get(primary, False)
+    by_sig = _tables(suite)
+    extra_columns, rows = _extra_columns(plugins, [row for sig_rows in by_sig.values() for row in sig_rows])
+
+    def key(row: Row) -> tuple[int, float]:
+        s = row.scores.get(primary)
+        if s is None:
+            return (1, 0.0)
+        return (0, -s.mean if higher else s.mean)
+
+    tables, with_columns = [], iter(rows)
+    for sig, sig_rows in by_sig.items():
+        ranked = sorted((next(with_columns) for _ in sig_rows), key=key)
+        tables.append(Table(json.loads(sig) if sig != "null" else None,
+                            [replace(r, rank=i if primary in r.scores else None) for i, r in enumerate(ranked, 1)]))
+    tables.sort(key=lambda t: t.protocol is None)
+    score_names = sorted({k for t in tables for r in t.rows for k in r.scores}, key=lambda k: (k != primary, k))
+    plots = plot_index(suite.dir) or [PlotEntry(x, "other", Path(x).stem) for x in suite.provenance.get("plots") or []
+                                      if (suite.dir / x).is_file()]
+    return Board(suite=suite.name, provenance=suite.provenance, primary=primary, higher_is_better=higher,
+                 axes=suite.axes, scores=score_names, extra_columns=extra_columns,
+                 directions={k: directions.get(k) for k in score_names}, tables=tables, plots=plots)
