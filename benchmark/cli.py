@@ -23,7 +23,9 @@ from . import __version__
 from .config import MetricsConfig, TrainConfig, options_help
 from .errors import GanbenchError
 from .estimate import estimate
+from .leaderboard import ALIASES, FORMATS
 from .plugins import KINDS, Plugins, load_plugins
+from .publish import render
 from .results import get_status
 from .runner import check_suite, run_suite
 from .suite import Suite, load_suite
@@ -304,8 +306,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import ALIASES, FORMATS
-    from .publish import render
     suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
     fmt = args.format or (suffix if suffix in FORMATS or suffix in ALIASES else "md")
     text = render(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None,
@@ -330,6 +330,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    # imported here: the self-benchmark is a developer tool outside the core's import graph
+    # (it loads torch, torchvision and the fidelity plugin), reached only by this command
     from .bench import cmd_bench as run_bench
     return run_bench(args, console)
 

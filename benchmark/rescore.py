@@ -9,8 +9,6 @@ appended to evals.jsonl marked ``"rescored": true``; it is ``final`` when the
 checkpoint is the run's last step, so the leaderboard shows it (with its protocol). Scores of
 the previous final evaluation that a rescore of fewer metrics did not compute are kept when
 both scored the same sample (``"carried"``), and dropped when the sample differs.
-The leaderboard (matplotlib) is imported only when a rescore refreshes it, as elsewhere
-in the CLI's commands, so that `ganbench list` stays fast.
 """
 from __future__ import annotations
 
@@ -27,6 +25,7 @@ from .data import DataCache, cache_dir
 from .errors import GanbenchError, ResourceMissing
 from .export import load_generator
 from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
+from .publish import write_all
 from .results import append_jsonl, get_status, read_json, read_jsonl
 from .sampling import make_generator
 from .train import load_checkpoint, resolve_device
@@ -127,7 +126,6 @@ def _refresh_leaderboard(plugins: Any, suite_dir: Path) -> None:
     if not (suite_dir / "provenance.json").is_file():
         return
     try:
-        from .publish import write_all
         write_all(suite_dir, plugins)
     except GanbenchError:
         pass

@@ -1,7 +1,6 @@
 """Running a suite: fail-fast checks, a lock on the results folder, the executor, the
-leaderboard rebuilt after every finished run, and a summary. The executors and the
-leaderboard (torch, matplotlib) are imported where they are used, so that `ganbench list`
-stays fast."""
+leaderboard rebuilt after every finished run, and a summary. torch and the executors
+(which import it) are imported where they are used, so that `ganbench list` stays fast."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,16 +12,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import __version__
 from .config import reference_options
 from .data import cache_dir
 from .errors import GanbenchError, ResourceMissing
 from .plugins import Plugins
+from .publish import write_all
 from .results import FINISHED, get_status, write_json
 from .runspec import RunSpec
 from .suite import Suite
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .executors import Executor, OnEvent
 
 
 def git_commit(here: Optional[Path] = None) -> Optional[str]:
@@ -155,15 +158,14 @@ def device_name(suite: Suite) -> str:
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     if dev.startswith("cuda") and torch.cuda.is_available():
-        return f"{dev} ({torch.cuda.get_device_name(0)})"
+        return f"{dev} ({torch.cuda.get_device_name(torch.device(dev))})"
     return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
 
 
-def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Any = None,
-              on_event: Any = None) -> SuiteResult:
+def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Optional["Executor"] = None,
+              on_event: Optional["OnEvent"] = None) -> SuiteResult:
     """Run every run of the suite not already finished. Never raises for a run's failure."""
     from .executors import LocalExecutor
-    from .publish import write_all
 
     raise_for(check_suite(plugins, suite), suite)
     suite_dir = Path(results_root) / suite.name

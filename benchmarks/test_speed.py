@@ -16,6 +16,8 @@ import pytest
 import torch
 
 from ganbench import bench
+from ganbench.bench.evaluation import measure_eval
+from ganbench.flops import step_flops
 
 ROUNDS, WARMUP_ROUNDS = 5, 1
 #: G steps per round (wgan-gp does 5 critic steps per G step); full width is ~35x the cost
@@ -57,7 +59,7 @@ def test_train(benchmark, plugins, matmul_gflops, model, width, variant):
     images = steps * loop.images_per_step
     info = {"width": w, "images_per_round": images, "img_per_s": images / benchmark.stats.stats.median}
     if variant == "ganbench":
-        flops = bench.step_flops(loop.trainer).get("flops_per_image")
+        flops = step_flops(loop.trainer).get("flops_per_image")
         if flops:
             achieved = flops * info["img_per_s"]
             info.update(flops_per_image=flops, achieved_gflops=achieved / 1e9,
@@ -122,17 +124,14 @@ def test_suite(benchmark, plugins, executor):
     benchmark.extra_info.update(runs=len(suite.runs), runs_per_s=len(suite.runs) / benchmark.stats.stats.median)
 
 
-def test_eval_fid_is_kid(benchmark):
-    """scripts/bench_eval.py's own interleaved measurement (ganbench vs torch-fidelity direct),
-    once per round; the ratio goes to extra_info."""
-    if not bench.EVAL_SCRIPT.exists():
-        pytest.skip("scripts/bench_eval.py is not in this checkout")
+def test_eval_fid_is_kid(benchmark, plugins):
+    """The eval case's own interleaved measurement (ganbench vs torch-fidelity direct), once
+    per round; the ratio goes to extra_info."""
+    pytest.importorskip("torch_fidelity")
     got: dict = {}
 
     def once() -> None:
-        measure = bench._eval_measure()
-        r = measure(num_samples=100, repeats=1) if measure else bench._eval_by_script(100, 1)
-        for k, v in r.items():
+        for k, v in measure_eval(plugins, num_samples=100, repeats=1).seconds.items():
             got.setdefault(k, []).extend(v)
 
     benchmark.group = "eval/fid+is+kid"

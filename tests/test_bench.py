@@ -5,15 +5,21 @@ checks that the JSON has every part and that every ratio is a finite positive nu
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ganbench import bench
+from ganbench.bench import loops, records, suites
+from ganbench.flops import step_flops
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_interleave_rotates_the_order():
@@ -45,7 +51,7 @@ def test_quick_config_is_narrow():
     cfg = bench.BenchConfig.make(True)
     assert cfg.quick and cfg.widths(64) == [("narrow", bench.NARROW_WIDTH)] and cfg.repeats >= 5
     assert bench.BenchConfig.make(False).widths(64) == [("full", 64), ("narrow", bench.NARROW_WIDTH)]
-    assert bench.BenchConfig.make(False).eval_samples == 1000  # the issue's evaluation case
+    assert bench.BenchConfig.make(False).eval_samples == 1000  # the evaluation goal's sample count
 
 
 def test_bench_rejects_a_bad_sample_count(capsys):
@@ -70,28 +76,65 @@ def test_flops_of_a_double_backward_step(plugins):
     """WGAN-GP's gradient penalty (autograd.grad on a leaf) is counted, not dropped."""
     run = bench.make_run(plugins, "wgan-gp", 8, batch_size=8, resolution=16)
     tr = bench.GanbenchLoop(plugins, run, bench.load_data(plugins, run)).trainer
-    flops = bench.step_flops(tr)
+    flops = step_flops(tr)
     assert flops["flops_per_image"] and flops["flops_per_iteration"] > 0
+
+
+def _result(case: bench.Case, **kw) -> bench.BenchResult:
+    base = dict(device="cpu", threads=2, quick=True, matmul_gflops=100.0,
+                load_average=records.LoadAverage(3.0, 4.0), cases=[case])
+    return bench.BenchResult(**{**base, **kw})
 
 
 def test_render_and_ratios_of_a_result():
     from rich.console import Console
 
-    case = bench._case("train/x/w16", "train", {"ganbench": [2.0, 3.0], "plain_tensor": [1.0, 1.0]}, "img/s",
-                       width_kind="narrow")
-    bench._goal(case, "vs_tensor", bench.ratio(case["samples"], "ganbench", "plain_tensor"), "narrow")
-    result = {"device": "cpu", "threads": 2, "quick": True, "matmul_gflops": 100.0, "under_load": True,
-              "load_average": {"start": 3.0, "end": 4.0}, "cases": [case],
-              "efficiency": {"train/x/w16": {"efficiency": 0.3, "achieved_gflops": 30.0, "goal": None}},
-              "skipped": [{"name": "eval", "reason": "why"}]}
+    case = bench.Case("train/x/w16", "train", "img/s", {"ganbench": [2.0, 3.0], "plain_tensor": [1.0, 1.0]},
+                      details={"width_kind": "narrow"})
+    case.add_ratio("vs_tensor", bench.ratio(case.samples, "ganbench", "plain_tensor"), "narrow")
+    result = _result(case, under_load=True,
+                     efficiency={"train/x/w16": bench.Efficiency(0.3, 30.0, None)},
+                     skipped=[bench.Skipped("eval", "why")])
     console = Console(record=True, width=140)
     bench.render(result, console)
     text = console.export_text()
     assert "train/x/w16" in text and "2.50x" in text and "UNDER LOAD" in text and "skipped eval" in text
-    assert bench.all_ratios(result) == {"train/x/w16:vs_tensor": 2.5}
+    assert result.all_ratios() == {"train/x/w16:vs_tensor": 2.5}
     md = bench.to_markdown(result)
     assert "| train/x/w16 | tensor | 2.5 | 1 | img/s | 2.50x | ≥ 1.25 ✓ |" in md
     assert "| train/x/w16 | matmul | 30.0 | 100 | GFLOP/s | 30% |  |" in md and "skipped eval: why" in md
+
+
+def test_a_result_survives_json():
+    """What --json writes, --from reads back unchanged (kind-specific facts included)."""
+    case = bench.Case("sample/x/w16", "sample", "img/s", {"ganbench": [3.0, 5.0], "plain": [2.0, 2.0]},
+                      details={"model": "x", "width": 16, "images": 640})
+    case.add_ratio("vs_plain", bench.ratio(case.samples, "ganbench", "plain"))
+    result = _result(case, skipped=[bench.Skipped("eval/fid+is+kid", "not in --quick")])
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["cases"][0]["median"] == {"ganbench": 4.0, "plain": 2.0} and data["cases"][0]["images"] == 640
+    assert bench.BenchResult.from_json(data) == result
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "results" / "bench").glob("*.json")), ids=lambda p: p.name)
+def test_saved_results_still_load(path):
+    """Every result in results/bench loads, round-trips exactly, and renders the rows its README shows."""
+    data = json.loads(path.read_text())
+    result = bench.read_result(path)
+    assert result.to_json() == data
+    readme = (ROOT / "results" / "bench" / "README.md").read_text()
+    rows = [line for line in bench.to_markdown(result).splitlines() if line.startswith("| ") and "| case |" not in line]
+    assert rows and all(row in readme for row in rows)
+
+
+def test_a_result_without_its_parts_is_a_user_error(tmp_path, capsys):
+    from ganbench import cli
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"device": "cpu"}))
+    assert cli.main(["bench", "--from", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json: a bench result lacks 'load_average'" in err and "ganbench bench --json FILE" in err
 
 
 def test_a_case_that_raises_is_reported_and_the_others_kept(monkeypatch, plugins):
@@ -99,21 +142,80 @@ def test_a_case_that_raises_is_reported_and_the_others_kept(monkeypatch, plugins
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bench, "case_suite", broken)
+    monkeypatch.setattr(suites, "case_suite", broken)
     cfg = bench.BenchConfig.make(True, only=("suite", "sample/dcgan"), repeats=1)
     result = bench.run_bench(cfg, plugins=plugins)
-    assert [c["name"] for c in result["cases"]] == ["sample/dcgan/w16"]
-    assert {"name": "suite/8-runs/w16", "reason": "FAILED: RuntimeError: boom"} in result["skipped"]
+    assert [c.name for c in result.cases] == ["sample/dcgan/w16"]
+    assert bench.Skipped("suite/8-runs/w16", "FAILED: RuntimeError: boom") in result.skipped
+    assert bench.Skipped("eval/fid+is+kid", "not in --quick: Inception-v3 runs at ~5 img/s on a 2-core CPU") \
+        in result.skipped
+
+
+def test_an_unregistered_model_is_skipped_with_its_name(plugins):
+    cfg = bench.BenchConfig.make(True, models=("no-such-gan",), only=("train",))
+    result = bench.run_bench(cfg, plugins=plugins)
+    assert result.cases == []
+    assert result.skipped[0] == bench.Skipped("train/no-such-gan", "model plugin 'no-such-gan' is not registered")
+
+
+def test_the_case_table_names_registered_plugins(plugins):
+    """Cases name model plugins by registry name; the built-ins provide every one."""
+    assert {c.model for c in bench.CASES} <= set(plugins.models.names())
+    assert bench.TRAIN_MODELS == ("dcgan", "wgan-gp", "sagan")
+
+
+def test_plain_gradient_penalty_takes_the_registry_options(plugins):
+    """The plain WGAN-GP loop writes the penalty by hand, with the options the suite resolved."""
+    run = bench.make_run(plugins, "wgan-gp", 8, batch_size=8, resolution=16)
+    loop = bench.PlainLoop(plugins, run, bench.load_data(plugins, run), "tensor")
+    (penalty, options), = loop.penalties
+    assert penalty is loops.gradient_penalty and (options.weight, options.target) == (10.0, 1.0)
+
+
+def test_dispatch_gaps_count_from_the_free_slot():
+    timings = {"a": {"submitted": 0.0, "started": 1.0, "worker_finished": 5.0},
+               "b": {"submitted": 0.0, "started": 2.0, "worker_finished": 6.0},
+               "c": {"submitted": 0.0, "started": 5.5, "worker_finished": 9.0}}
+    assert suites.dispatch_gaps(timings, slots=2) == [1.0, 2.0, 0.5]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module (and module.name) a ganbench module imports, relative imports resolved."""
+    rel = path.relative_to(ROOT / "benchmark").with_suffix("")
+    parts = ["ganbench", *[p for p in rel.parts if p != "__init__"]]
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            out |= {mod} | {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def test_the_core_does_not_import_the_bench():
+    """Only the `bench` command reaches ganbench.bench, and the bench reaches no built-in plugin
+    but through the registry (the evaluation case measures the fidelity plugin itself)."""
+    importers, plugin_imports = [], set()
+    for path in sorted((ROOT / "benchmark").rglob("*.py")):
+        names = _imports(path)
+        if path.parent.name == "bench":
+            plugin_imports |= {n for n in names if n.split(".")[0] == "ganbench_plugins"
+                               and not n.startswith("ganbench_plugins.fidelity.")}
+        elif any(n == "ganbench.bench" or n.startswith("ganbench.bench.") for n in names):
+            importers.append(path.name)
+    assert importers == ["cli.py"] and plugin_imports == set()
 
 
 def test_bench_renders_a_saved_result_as_markdown(tmp_path):
     """`ganbench bench --from JSON --markdown FILE`: the README's table without measuring again."""
     saved = tmp_path / "bench.json"
-    case = bench._case("suite/8-runs/w16", "suite", {"process_2_workers": [1.0], "sequential": [0.5]}, "runs/s")
-    bench._goal(case, "vs_sequential", 2.0)
-    saved.write_text(json.dumps({"device": "cpu", "threads": 2, "quick": False, "matmul_gflops": 160.0,
-                                 "load_average": {"start": 0.5, "end": 1.0}, "cases": [case], "efficiency": {},
-                                 "skipped": []}))
+    case = bench.Case("suite/8-runs/w16", "suite", "runs/s", {"process_2_workers": [1.0], "sequential": [0.5]})
+    case.add_ratio("vs_sequential", 2.0)
+    saved.write_text(json.dumps(_result(case, quick=False, matmul_gflops=160.0,
+                                        load_average=records.LoadAverage(0.5, 1.0)).to_json()))
     out = tmp_path / "bench.md"
     proc = subprocess.run([sys.executable, "-m", "ganbench.cli", "bench", "--from", str(saved), "--markdown", str(out)],
                           capture_output=True, text=True)
@@ -150,7 +252,7 @@ def test_bench_quick_writes_finite_ratios(tmp_path):
             assert all(math.isfinite(v) and v > 0 for v in values), (case["name"], variant)
         if case["kind"] == "train":
             assert case["flops_per_image"] > 0 and 0 < case["efficiency"], case["name"]
-    ratios = bench.all_ratios(result)
+    ratios = bench.BenchResult.from_json(result).all_ratios()
     assert ratios and all(math.isfinite(v) and v > 0 for v in ratios.values()), ratios
     assert all(s["reason"] for s in result["skipped"])
     assert "ratio" in proc.stdout  # the table was printed
