@@ -221,7 +221,8 @@ class TrainConfig:
     ema: bool = opt(False, "keep an exponential moving average of G for sampling and evaluation")
     ema_decay: float = opt(0.999, "EMA decay per G step", above=0, below=1)
     ema_start: int = opt(0, "G step at which the EMA starts averaging (copied before)", min=0)
-    seed: int = opt(0, "seed for weights, z and batches (reproducible on one device)")
+    seed: int = opt(0, "seed for weights, z and batches: bit-reproducible on one CPU; on CUDA, cuDNN's "
+                       "autotuning and TF32 convolutions trade bit-exactness for speed")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
     precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype; bf16/fp16 only on CUDA")
     compile: bool = opt(False, "torch.compile G and D")

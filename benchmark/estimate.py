@@ -25,12 +25,12 @@ def matmul_flops(device: Any) -> float:
         a @ b
         reps = 5 if device.type == "cpu" else 50
         if device.type == "cuda":
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
         t0 = time.perf_counter()
         for _ in range(reps):
             a @ b
         if device.type == "cuda":
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
         _RATE[key] = 2 * n**3 * reps / (time.perf_counter() - t0)
     return _RATE[key]
 

@@ -64,6 +64,9 @@ def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache
             error = f"{type(exc).__name__}: {exc}"
         (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
     set_status(run_dir, state, **({"error": error} if error else {}), finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    del one.trainer
+    if torch.cuda.is_initialized():  # the next run in this process starts from an empty allocator cache
+        torch.cuda.empty_cache()
     try:
         plugins.hook.ganbench_run_finished(run=one.info, status=state, error=error)
     except Exception as exc:  # a broken observer must not lose the run's result
@@ -79,6 +82,7 @@ class _Run:
         self.plugins, self.run, self.dir, self.data = plugins, run, run_dir, data
         self.info = RunInfo(run.run_id, run.suite, run_dir, run.resolved, run.coords)
         self.progress = progress or (lambda run_id, step, extra: None)
+        self.trainer: Optional[Trainer] = None
         self.eval_seconds = 0.0
         self.generation_img_per_s: Optional[float] = None
 
@@ -90,7 +94,7 @@ class _Run:
         if device.type == "cuda":  # per-run peak, not the process's whole history
             torch.cuda.reset_peak_memory_stats(device)
         real = self.data.get(self.run.dataset, self.run.dataset_options)
-        trainer = Trainer(self.plugins, self.run, real, device)
+        trainer = self.trainer = Trainer(self.plugins, self.run, real, device)
         self._write_data_json(real)
         ckpt = self.dir / "checkpoint.pt"
         resumed = 0

@@ -122,7 +122,9 @@ def test_threads_split_the_cores() -> None:
 def test_gpu_assignment() -> None:
     assert gpu_assignment(2, None, []) == [None, None]  # CPU: environment untouched
     assert gpu_assignment(3, None, ["0", "1"]) == ["0", "1", "0"]  # spread, sharing when needed
-    assert gpu_assignment(4, 0.5, ["0", "1"]) == ["0", "0", "1", "1"]  # two runs per GPU
+    assert gpu_assignment(4, 0.5, ["0", "1"]) == ["0", "1", "0", "1"]  # two runs per GPU
+    assert gpu_assignment(2, 0.25, ["0", "1"]) == ["0", "1"]  # room for 4 per GPU, but spread first
+    assert gpu_assignment(4, 0.25, ["0"]) == ["0"] * 4
     assert gpu_assignment(2, 2, ["4", "5", "6", "7"]) == ["4,5", "6,7"]
     with pytest.raises(GanbenchError, match="needs more than the 2 visible GPU"):
         gpu_assignment(3, 1, ["0", "1"])

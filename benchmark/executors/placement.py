@@ -50,8 +50,8 @@ def gpu_assignment(workers: int, gpus_per_run: Optional[float], gpus: list[str])
     """CUDA_VISIBLE_DEVICES for each worker (None: leave the environment alone, CPU).
 
     gpus_per_run None spreads the workers over the GPUs (sharing when there are more
-    workers than GPUs); 0.5 puts two workers on each GPU; an integer k > 1 gives each worker
-    k GPUs. Asking for more than there is is an error rather than silent oversubscription."""
+    workers than GPUs); 0.5 allows two workers on each GPU, dealt round robin; an integer
+    k > 1 gives each worker k GPUs. Asking for more than there is is an error rather than silent oversubscription."""
     check_gpus_per_run(gpus_per_run)
     if not gpus:
         return [None] * workers
@@ -62,8 +62,8 @@ def gpu_assignment(workers: int, gpus_per_run: Optional[float], gpus: list[str])
         per_gpu = max(1, int(1 / gpus_per_run + 1e-9))
         capacity = per_gpu * len(gpus)
 
-        def take(i: int) -> str:
-            return gpus[i // per_gpu]
+        def take(i: int) -> str:  # round robin: two workers on two GPUs get one each
+            return gpus[i % len(gpus)]
     else:
         if not float(gpus_per_run).is_integer():
             raise GanbenchError(f"--gpus-per-run above 1 must be a whole number of GPUs, found {gpus_per_run}")

@@ -73,5 +73,7 @@ def extract(ext: Extractor, weights: Weights, images: "torch.Tensor", device: "t
     PASSES.append((ext.name, len(images)))
     del PASSES[:-100]
     with _on(device):
-        # save_cpu_ram on CPU: otherwise its DataLoader starts 4 workers that fight the compute threads
-        return get_featuresdict_from_dataset(uint8_dataset(images), net, batch_size, cuda, not cuda, False)
+        # save_cpu_ram=True on every device: its DataLoader then reads in this process. The images
+        # are one tensor in memory already; loader workers would only fight the compute threads
+        # on CPU, and on CUDA they cannot start inside a (daemonic) executor worker at all
+        return get_featuresdict_from_dataset(uint8_dataset(images), net, batch_size, cuda, True, False)
