@@ -1,10 +1,12 @@
-"""The results read model: a suite folder read back as typed records.
+"""The leaderboard's model: a suite folder's runs and groups (``suite_results.py``) ranked
+into a typed :class:`Board`.
 
-Each run folder becomes a :class:`RunRecord`; runs that differ only in their seed form a
-:class:`Group`; a :class:`Board` is the ranked leaderboard (tables of rows, one table per
-evaluation protocol). The markdown, HTML, JSON and CSV renderers all take the same Board,
-and the plots read the same records and groups, so a table row and a curve always stand
-for the same runs. Nothing here writes to the suite folder.
+A Board is one table of rows per evaluation protocol, each with the reference rows of its
+protocol (real data, the floor, and an untrained G, the ceiling; see ``references.py``), the
+stale groups as their own unranked rows, and warnings about them. The markdown, HTML, JSON
+and CSV renderers all take the same Board, and the plots read the same records and groups,
+so a table row and a curve always stand for the same runs. Nothing here writes to the suite
+folder.
 """
 from __future__ import annotations
 
@@ -18,116 +20,16 @@ from typing import Any
 
 from .errors import GanbenchError
 from .plugins import Plugins
-from .results import get_status, read_json, read_jsonl
+from .references import LABELS, REAL, UNTRAINED, model_config, protocol_signature
+from .results import read_json
+from .runspec import show_value
+from .suite_results import Group, RunRecord, SuiteResults, read_suite
+
+__all__ = ["INDEX", "PLOTS", "Aggregate", "Board", "Group", "Images", "PlotEntry", "ReferenceRow", "Row", "RunRecord",
+           "SuiteResults", "Table", "build_board", "plot_index", "read_suite", "score_directions"]
 
 PLOTS = "plots"
 INDEX = "index.json"
-#: protocol keys that describe a sample or timing, not how a score is defined
-VOLATILE = {"seconds", "generation_seconds", "time"}
-
-
-# -- runs and groups -------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunRecord:
-    """One run folder as written: config.json, status.json, evals.jsonl, throughput.json."""
-
-    dir: Path
-    config: dict[str, Any]
-    status: dict[str, Any]
-    evals: list[dict[str, Any]]
-    final: dict[str, Any] | None
-    throughput: dict[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return self.dir.name
-
-    @property
-    def coords(self) -> dict[str, Any]:
-        return self.config.get("coords", {})
-
-    @property
-    def seed(self) -> int | None:
-        """The seed coordinate, else train.seed (a suite without a seed axis)."""
-        return self.coords.get("seed", self.config.get("train", {}).get("seed"))
-
-    @property
-    def state(self) -> str:
-        return self.status.get("state", "pending")
-
-
-def load_run(run_dir: Path) -> RunRecord:
-    run_dir = Path(run_dir)
-    evals = read_jsonl(run_dir / "evals.jsonl")
-    return RunRecord(dir=run_dir, config=read_json(run_dir / "config.json", {}), status=get_status(run_dir),
-                     evals=evals, final=next((e for e in reversed(evals) if e.get("final")), None),
-                     throughput=read_json(run_dir / "throughput.json", {}))
-
-
-def list_runs(suite_dir: Path) -> list[RunRecord]:
-    """Every folder of the suite that has a config.json, in name order."""
-    suite_dir = Path(suite_dir)
-    if not suite_dir.is_dir():
-        return []
-    return [load_run(p) for p in sorted(suite_dir.iterdir()) if (p / "config.json").is_file()]
-
-
-@dataclass(frozen=True)
-class Group:
-    """Runs that differ only in their seed: one line of a curve, one leaderboard row (or
-    more, when their seeds were scored under different protocols)."""
-
-    coords: dict[str, Any]
-    runs: list[RunRecord]
-
-
-def group_runs(runs: list[RunRecord]) -> tuple[list[str], list[Group]]:
-    """(axes, groups): runs grouped by every matrix coordinate except the seed, in the
-    suite's order."""
-    axes: list[str] = []
-    for r in runs:
-        for a in r.coords:
-            if a != "seed" and a not in axes:
-                axes.append(a)
-    groups: dict[str, Group] = {}
-    for r in runs:
-        coords = {a: r.coords.get(a) for a in axes}
-        key = json.dumps(coords, sort_keys=True, default=str)
-        groups.setdefault(key, Group(coords, [])).runs.append(r)
-    return axes, list(groups.values())
-
-
-@dataclass(frozen=True)
-class SuiteResults:
-    """A suite folder: its runs, grouped, and its provenance.json."""
-
-    dir: Path
-    runs: list[RunRecord]
-    provenance: dict[str, Any]
-    axes: list[str]
-    groups: list[Group]
-
-    @property
-    def name(self) -> str:
-        return self.provenance.get("suite", self.dir.name)
-
-    @property
-    def primary(self) -> str:
-        """The score that ranks: the suite's, else the first run config's that names metrics."""
-        return self.provenance.get("primary") or next(
-            (r.config["metrics"].get("primary") for r in self.runs if r.config.get("metrics")), "") or ""
-
-    @property
-    def device(self) -> str:
-        return self.provenance.get("device") or next(
-            (r.throughput["device"] for r in self.runs if r.throughput.get("device")), "?")
-
-
-def read_suite(suite_dir: Path) -> SuiteResults:
-    suite_dir = Path(suite_dir)
-    runs = list_runs(suite_dir)
-    axes, groups = group_runs(runs)
-    return SuiteResults(suite_dir, runs, read_json(suite_dir / "provenance.json", {}) or {}, axes, groups)
 
 
 def score_directions(plugins: Plugins | None) -> dict[str, bool]:
@@ -218,6 +120,8 @@ class Row:
     images: Images
     extra: dict[str, Any] = field(default_factory=dict)
     rank: int | None = None
+    stale: bool = False
+    differs: str = ""
 
     @property
     def status_text(self) -> str:
@@ -235,15 +139,40 @@ class Row:
                 "train_img_per_s": self.train_img_per_s.as_dict() if self.train_img_per_s else None,
                 "best_step": self.best_step, "sample": self.images.sample, "grid": self.images.grid,
                 "gif": self.images.gif, "sample_seed": self.images.sample_seed, "extra": self.extra,
-                "rank": self.rank}
+                "rank": self.rank, "stale": self.stale, "differs": self.differs}
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """A reference row of a table: real data (the floor) or an untrained G (the ceiling),
+    scored under the table's protocol; never ranked. coords: the axes the runs it stands
+    for share (an untrained G stands for the rows of its model config)."""
+
+    kind: str
+    label: str
+    coords: dict[str, Any]
+    scores: dict[str, Aggregate]
+    seeds: list[int | None]
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "reference": True, "coords": self.coords,
+                "scores": {k: a.as_dict() for k, a in self.scores.items()}, "seeds": self.seeds, "detail": self.detail}
 
 
 @dataclass(frozen=True)
 class Table:
-    """Rows scored under one evaluation protocol (None: no finished evaluation), ranked."""
+    """Rows scored under one evaluation protocol (None: no finished evaluation), ranked
+    (stale rows last, unranked), with the protocol's reference rows and notes about them."""
 
     protocol: dict[str, Any] | None
     rows: list[Row]
+    references: list[ReferenceRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "rows": [r.as_dict() for r in self.rows],
+                "references": [r.as_dict() for r in self.references], "notes": self.notes}
 
 
 @dataclass(frozen=True)
@@ -263,21 +192,18 @@ class Board:
     tables: list[Table]
     plots: list[PlotEntry]
     plot_error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """What leaderboard.json holds."""
         out = {"suite": self.suite, "provenance": self.provenance, "primary": self.primary,
                "higher_is_better": self.higher_is_better, "axes": self.axes, "scores": self.scores,
                "extra_columns": self.extra_columns, "directions": self.directions,
-               "tables": [{"protocol": t.protocol, "rows": [r.as_dict() for r in t.rows]} for t in self.tables],
-               "plots": [p.as_dict() for p in self.plots]}
+               "tables": [t.as_dict() for t in self.tables], "plots": [p.as_dict() for p in self.plots],
+               "warnings": self.warnings}
         if self.plot_error:
             out["plot_error"] = self.plot_error
         return out
-
-
-def _signature(protocol: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in protocol.items() if k not in VOLATILE}, sort_keys=True, default=str)
 
 
 def _rel(path: Path | None, suite_dir: Path) -> str | None:
@@ -315,7 +241,7 @@ def _row(group: Group, members: list[RunRecord], suite_dir: Path) -> Row:
                errors=[r.status["error"] for r in group.runs if r.status.get("error")],
                train_img_per_s=Aggregate.of(tp) if tp else None,
                best_step=best_steps[0] if len(set(best_steps)) == 1 and best_steps else best_steps,
-               images=_images(members or group.runs, suite_dir))
+               images=_images(members or group.runs, suite_dir), stale=group.stale, differs=group.differs)
 
 
 def _tables(suite: SuiteResults) -> dict[str, list[Row]]:
@@ -326,7 +252,7 @@ def _tables(suite: SuiteResults) -> dict[str, list[Row]]:
         by_sig: dict[str, list[RunRecord]] = {}
         for r in g.runs:
             if r.state == "done" and r.final:
-                by_sig.setdefault(_signature(r.final.get("protocol", {})), []).append(r)
+                by_sig.setdefault(protocol_signature(r.final.get("protocol", {})), []).append(r)
         for sig, members in (by_sig or {"null": []}).items():
             tables.setdefault(sig, []).append(_row(g, members, suite.dir))
     return tables
@@ -344,6 +270,65 @@ def _extra_columns(plugins: Plugins | None, rows: list[Row]) -> tuple[list[str],
     return columns, [replace(row, extra=dict(view["extra"])) for row, view in zip(rows, views)]
 
 
+def _shared(coords: list[dict[str, Any]]) -> dict[str, Any]:
+    """The coordinates every one of these rows has in common."""
+    return {a: v for a, v in coords[0].items() if all(c.get(a) == v for c in coords)} if coords else {}
+
+
+def _reference_row(kind: str, records: list[dict[str, Any]], coords: dict[str, Any]) -> ReferenceRow:
+    values: dict[str, list[float]] = {}
+    for rec in records:
+        for k, v in rec["scores"].items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                values.setdefault(k, []).append(float(v))
+    details = list(dict.fromkeys(str(rec.get("sample", {}).get("description", "")) for rec in records))
+    return ReferenceRow(kind, LABELS[kind], coords, {k: Aggregate.of(v) for k, v in sorted(values.items())},
+                        sorted((rec.get("seed") for rec in records if kind == UNTRAINED), key=str),
+                        "; ".join(d for d in details if d))
+
+
+def _references(suite: SuiteResults, sig: str, rows: list[Row]) -> tuple[list[ReferenceRow], list[str]]:
+    """The reference rows of one table, and a note for each kind it lacks: real data over the
+    current rows' shared coordinates, then one untrained G per model config of the table's
+    runs (aggregated over seeds), over the coordinates of the rows it stands for."""
+    records = [r for r in suite.references if protocol_signature(r["protocol"]) == sig]
+    by_id = {r.run_id: r for r in suite.runs}
+    models: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for key in {json.dumps(model_config(by_id[i].config), sort_keys=True, default=str) for i in row.runs}:
+            models.setdefault(key, []).append(row.coords)
+    out, notes = [], []
+    real = [r for r in records if r["kind"] == REAL]
+    if real:  # real data stands for the data axes only: no model drew it
+        data = _shared([r.coords for r in rows if not r.stale])
+        out.append(_reference_row(REAL, real, {a: v for a, v in data.items()
+                                               if a in ("dataset", "classes") or a.startswith("datasets.")}))
+    untrained = {}
+    for rec in records:
+        key = json.dumps(rec.get("model"), sort_keys=True, default=str)
+        if rec["kind"] == UNTRAINED and key in models:
+            untrained.setdefault(key, []).append(rec)
+    out += [_reference_row(UNTRAINED, untrained[key], _shared(models[key])) for key in models if key in untrained]
+    missing = [LABELS[kind] for kind, present in ((REAL, real), (UNTRAINED, untrained)) if not present]
+    if missing:
+        notes.append(f"No {' and no '.join(missing)} row for this protocol: these results were written before "
+                     "ganbench scored reference rows, or scoring them failed (see the warnings).")
+    return out, notes
+
+
+def _warnings(suite: SuiteResults) -> list[str]:
+    """Stale groups, and runs whose reference rows could not be scored."""
+    out = []
+    for g in suite.groups:
+        if g.stale:
+            where = ", ".join(f"{a}={show_value(v)}" for a, v in g.coords.items()) or "the suite's one cell"
+            out.append(f"Stale runs shown apart, never averaged in: {where} (seeds "
+                       f"{', '.join(str(r.seed) for r in g.runs)}) ran another config than the newest runs of "
+                       f"these coordinates: {g.differs}.")
+    return out + [f"{r.run_id}: {r.status['reference_warning']}" for r in suite.runs
+                  if r.status.get("reference_warning")]
+
+
 def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
     """The ranked leaderboard of a suite folder; plugins give score directions and columns."""
     suite = read_suite(suite_dir)
@@ -356,21 +341,24 @@ def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
     by_sig = _tables(suite)
     extra_columns, rows = _extra_columns(plugins, [row for sig_rows in by_sig.values() for row in sig_rows])
 
-    def key(row: Row) -> tuple[int, float]:
+    def key(row: Row) -> tuple[bool, int, float]:
         s = row.scores.get(primary)
         if s is None:
-            return (1, 0.0)
-        return (0, -s.mean if higher else s.mean)
+            return (row.stale, 1, 0.0)
+        return (row.stale, 0, -s.mean if higher else s.mean)
 
     tables, with_columns = [], iter(rows)
     for sig, sig_rows in by_sig.items():
         ranked = sorted((next(with_columns) for _ in sig_rows), key=key)
-        tables.append(Table(json.loads(sig) if sig != "null" else None,
-                            [replace(r, rank=i if primary in r.scores else None) for i, r in enumerate(ranked, 1)]))
+        ranked = [replace(r, rank=i if primary in r.scores and not r.stale else None) for i, r in enumerate(ranked, 1)]
+        refs, notes = _references(suite, sig, ranked) if sig != "null" else ([], [])
+        tables.append(Table(json.loads(sig) if sig != "null" else None, ranked, refs, notes))
     tables.sort(key=lambda t: t.protocol is None)
-    score_names = sorted({k for t in tables for r in t.rows for k in r.scores}, key=lambda k: (k != primary, k))
+    score_names = sorted({k for t in tables for r in [*t.rows, *t.references] for k in r.scores},
+                         key=lambda k: (k != primary, k))
     plots = plot_index(suite.dir) or [PlotEntry(x, "other", Path(x).stem) for x in suite.provenance.get("plots") or []
                                       if (suite.dir / x).is_file()]
     return Board(suite=suite.name, provenance=suite.provenance, primary=primary, higher_is_better=higher,
                  axes=suite.axes, scores=score_names, extra_columns=extra_columns,
-                 directions={k: directions.get(k) for k in score_names}, tables=tables, plots=plots)
+                 directions={k: directions.get(k) for k in score_names}, tables=tables, plots=plots,
+                 warnings=_warnings(suite))

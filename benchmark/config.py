@@ -219,12 +219,16 @@ class TrainConfig:
     conditional: Optional[bool] = opt(None, "feed labels to G and D (default: the model's recipe)")
     label_smoothing: float = opt(0.0, "one-sided: real targets become 1 - label_smoothing", min=0, below=1)
     ema: bool = opt(False, "keep an exponential moving average of G for sampling and evaluation")
-    ema_decay: float = opt(0.999, "EMA decay per G step", above=0, below=1)
+    ema_decay: float = opt(0.999, "EMA decay per G step once warmed up", above=0, below=1)
+    ema_rampup: float = opt(0.05, "EMA warm-up: its half-life is at most this share of the steps so far "
+                                  "(StyleGAN2-ADA's ramp); 0 = none", min=0)
     ema_start: int = opt(0, "G step at which the EMA starts averaging (copied before)", min=0)
     seed: int = opt(0, "seed for weights, z and batches: bit-reproducible on one CPU; on CUDA, cuDNN's "
                        "autotuning and TF32 convolutions trade bit-exactness for speed")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
-    precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype; bf16/fp16 only on CUDA")
+    precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype, CUDA only; fp16 adds a loss scaler, "
+                                                             "which syncs the host once per step unless the "
+                                                             "optimizer is fused (RMSprop never is): prefer bf16")
     compile: bool = opt(False, "torch.compile G and D")
     channels_last: Optional[bool] = opt(None, "channels_last memory format (default: on when G or D has convolutions)")
     threads: int = opt(0, "torch CPU threads, 0 = torch's default", min=0)

@@ -1,11 +1,14 @@
 """Leaderboard pages: one typed :class:`~ganbench.board.Board` rendered as markdown,
 HTML, JSON and CSV.
 
-The board (built in ``board.py``) groups runs by every matrix axis except the seed,
-aggregates scores as mean ± std (n), ranks by the primary metric and never ranks rows
-whose evaluation protocols differ (they are separate tables). Every link and image path
-is relative to the suite folder (or to a publishing prefix), so the folder can be
-published as it is: a repository README, a wiki page, a static site.
+The board (built in ``board.py``) groups runs by every matrix axis except the seed and by
+their resolved training config, aggregates scores as mean ± std (n), ranks by the primary
+metric and never ranks rows whose evaluation protocols differ (they are separate tables).
+Each table opens with its protocol's real-data row (the floor) and closes with its
+untrained-G rows (the ceiling), marked and unranked, without thumbnails; stale rows (an
+older config of the same coordinates) come after the ranked ones, marked "stale". Every
+link and image path is relative to the suite folder (or to a publishing prefix), so the
+folder can be published as it is: a repository README, a wiki page, a static site.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import json
 from collections.abc import Callable
 from urllib.parse import quote
 
-from .board import Aggregate, Board, PlotEntry, Row
+from .board import Aggregate, Board, PlotEntry, ReferenceRow, Row, Table
+from .references import REAL
 from .runspec import show_value
 
 
@@ -60,13 +64,38 @@ def _head(board: Board) -> list[str]:
             "train img/s", "best step", "runs", *board.extra_columns, "samples"]
 
 
-def _cells(board: Board, row: Row) -> list[str]:
-    """Every text cell of a row except the samples cell."""
+def _cells(board: Board, row: Row | ReferenceRow) -> list[str]:
+    """Every text cell of a row (or reference row: its label in the rank column, "–" for
+    the axes its runs do not share) except the samples cell."""
+    if isinstance(row, ReferenceRow):
+        seeds = f", {len(row.seeds)} seed{'s' if len(row.seeds) != 1 else ''}" if row.seeds else ""
+        return [row.label, *[show_value(row.coords[a]) if a in row.coords else "–" for a in board.axes],
+                *[_cell(row.scores.get(s)) for s in board.scores], "–", "–", f"reference{seeds}",
+                *["" for _ in board.extra_columns]]
     tp = row.train_img_per_s
-    return [str(row.rank or "–"), *[show_value(row.coords.get(a)) for a in board.axes],
+    return ["stale" if row.stale else str(row.rank or "–"), *[show_value(row.coords.get(a)) for a in board.axes],
             *[_cell(row.scores.get(s)) for s in board.scores],
             f"{tp.mean:.0f}" if tp else "–", show_value(row.best_step) if row.best_step else "–",
             row.status_text, *[str(row.extra.get(c, "")) for c in board.extra_columns]]
+
+
+def _ordered(t: Table) -> list[Row | ReferenceRow]:
+    """The floor first, then the ranked rows (stale ones last), then the ceilings."""
+    real = [r for r in t.references if r.kind == REAL]
+    return [*real, *t.rows, *[r for r in t.references if r.kind != REAL]]
+
+
+#: what every page says about its rows
+RULES = ("Scores are mean ± std (n seeds) over runs whose resolved training configs differ in the seed alone; "
+         "where runs of the same coordinates ran different configs, the newest config's runs make the row and "
+         "the others are shown apart as stale, never averaged in.")
+REFERENCE_NOTE = ("Reference rows, scored under each table's own protocol and never ranked: real data (floor), "
+              "a real sample as large as the generated one, and untrained G (ceiling), each model at step 0.")
+
+
+def _table_notes(t: Table) -> list[str]:
+    """How each reference row was made, and what a table lacks."""
+    return [f"{r.label}: {r.detail}." for r in t.references if r.detail] + t.notes
 
 
 def _loss_plot_groups(plots: list[PlotEntry]) -> list[tuple[str, list[PlotEntry]]]:
@@ -88,10 +117,12 @@ def to_markdown(board: Board, link_prefix: str = "") -> str:
     lines = [f"# Leaderboard: {board.suite}", ""]
     if p.get("description"):
         lines += [p["description"], ""]
-    lines += [f"Ranked by **{board.primary}** ({arrow} better). Scores are mean ± std (n seeds).", ""]
+    lines += [f"Ranked by **{board.primary}** ({arrow} better). {RULES} {REFERENCE_NOTE}", ""]
     lines += ["Provenance: " + ", ".join(f"{k} {v}" for k, v in _provenance_items(p)), ""]
     if p.get("command"):
         lines += [f"Command: `{p['command']}`", ""]
+    if board.warnings:
+        lines += ["Warnings:", ""] + [f"- {_md_escape(w)}" for w in board.warnings] + [""]
     for i, t in enumerate(board.tables, 1):
         if len(board.tables) > 1:
             lines += [f"## Table {i} (one evaluation protocol)", ""]
@@ -99,15 +130,20 @@ def to_markdown(board: Board, link_prefix: str = "") -> str:
         head = _head(board)
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
-        for row in t.rows:
+        for row in _ordered(t):
             img = ""
-            if row.images.sample:
+            if isinstance(row, Row) and row.images.sample:
                 img = f"![samples]({_url(link_prefix, row.images.sample)})"
                 target = row.images.gif or row.images.grid
                 if target:
                     img = f"[{img}]({_url(link_prefix, target)})"
-            lines.append("| " + " | ".join(_md_escape(c) for c in [*_cells(board, row), img]) + " |")
+            cells = _cells(board, row)
+            if isinstance(row, ReferenceRow):
+                cells[0] = f"*{cells[0]}*"
+            lines.append("| " + " | ".join(_md_escape(c) for c in [*cells, img]) + " |")
         lines.append("")
+        if t.protocol:
+            lines += [line for n in _table_notes(t) for line in (n, "")]
         if any(r.images.sample for r in t.rows):
             lines += ["Samples: the first seed's fixed-z samples at the last step; "
                       "each links to its progress GIF.", ""]
@@ -148,7 +184,8 @@ dl.prov { display: grid; grid-template-columns: max-content auto; gap: .15rem 1r
 dl.prov dt { font-weight: 600; } dl.prov dd { margin: 0; }
 p.protocol { font-size: .85rem; color: #424a53; overflow-wrap: anywhere; }
 code { background: #f6f8fa; padding: .1rem .3rem; border-radius: 3px; overflow-wrap: anywhere; }
-.errors li { color: #a40e26; }
+.errors li, .warnings li { color: #a40e26; }
+tr.ref td { background: #eef6ee; font-style: italic; } tr.stale td { color: #6e7781; }
 """
 
 
@@ -163,10 +200,13 @@ def to_html(board: Board, link_prefix: str = "") -> str:
            f"<h1>Leaderboard: {e(str(board.suite))}</h1>"]
     if p.get("description"):
         out.append(f"<p>{e(p['description'])}</p>")
-    out.append(f"<p>Ranked by <strong>{e(board.primary)}</strong> ({arrow} better). "
-               "Scores are mean ± std (n seeds).</p>")
+    out.append(f"<p>Ranked by <strong>{e(board.primary)}</strong> ({arrow} better). {e(RULES)} "
+               f"{e(REFERENCE_NOTE)}</p>")
     out.append('<dl class="prov">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _provenance_items(p))
                + (f"<dt>command</dt><dd><code>{e(p['command'])}</code></dd>" if p.get("command") else "") + "</dl>")
+    if board.warnings:
+        out.append('<p>Warnings:</p><ul class="warnings">' + "".join(f"<li>{e(w)}</li>" for w in board.warnings)
+                   + "</ul>")
     head = _head(board)
     first = 1 + len(board.axes)  # scores, train img/s and best step are right-aligned numbers
     numeric = {0, *range(first, first + len(board.scores) + 2)}
@@ -177,10 +217,14 @@ def to_html(board: Board, link_prefix: str = "") -> str:
         out.append("<table>")
         out.append("<thead><tr>" + "".join(f'<th scope="col">{e(h)}</th>' for h in head) + "</tr></thead>")
         out.append("<tbody>")
-        for row in t.rows:
-            cells = [f'<td class="num">{e(c)}</td>' if j in numeric else f"<td>{e(c)}</td>"
+        for row in _ordered(t):
+            ref = isinstance(row, ReferenceRow)
+            cells = [f'<td class="num">{e(c)}</td>' if j in numeric and not (ref and j == 0) else f"<td>{e(c)}</td>"
                      for j, c in enumerate(_cells(board, row))]
             img = ""
+            if ref:
+                out.append('<tr class="ref">' + "".join(cells) + "<td></td></tr>")
+                continue
             if row.images.sample:
                 alt = f"samples of {', '.join(show_value(row.coords.get(a)) for a in board.axes)}, " \
                       f"seed {row.images.sample_seed}"
@@ -188,8 +232,10 @@ def to_html(board: Board, link_prefix: str = "") -> str:
                 target = row.images.gif or row.images.grid
                 if target:
                     img = f'<a href="{e(_url(link_prefix, target))}">{img}</a>'
-            out.append("<tr>" + "".join(cells) + f"<td>{img}</td></tr>")
+            out.append(('<tr class="stale">' if row.stale else "<tr>") + "".join(cells) + f"<td>{img}</td></tr>")
         out.append("</tbody></table>")
+        if t.protocol:
+            out += [f'<p class="protocol">{e(n)}</p>' for n in _table_notes(t)]
         if any(r.images.sample for r in t.rows):
             out.append("<p>Samples: the first seed's fixed-z samples at the last step; "
                        "each links to its progress GIF.</p>")
@@ -220,22 +266,30 @@ def to_html(board: Board, link_prefix: str = "") -> str:
 
 # -- CSV and JSON -----------------------------------------------------------------------
 def to_csv(board: Board) -> str:
+    """One line per row; ``kind`` is "run", "stale" or a reference row's label (its axes
+    cells empty where its runs do not share them, no rank, no run counts)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    head = ["table", "rank", *board.axes]
+    head = ["table", "rank", "kind", *board.axes]
     for s in board.scores:
         head += [f"{s}_mean", f"{s}_std", f"{s}_n"]
     head += ["train_img_per_s", "done", "failed", "diverged", *board.extra_columns]
     w.writerow(head)
     for i, t in enumerate(board.tables, 1):
-        for row in t.rows:
-            cells: list[object] = [i, row.rank or "", *[show_value(row.coords.get(a)) for a in board.axes]]
+        for row in _ordered(t):
+            ref = isinstance(row, ReferenceRow)
+            kind = row.label if isinstance(row, ReferenceRow) else "stale" if row.stale else "run"
+            cells: list[object] = [i, "" if ref else row.rank or "", kind,
+                                   *[show_value(row.coords[a]) if a in row.coords else "" for a in board.axes]]
             for s in board.scores:
                 a = row.scores.get(s)
                 cells += [f"{a.mean:.6g}", f"{a.std:.6g}", a.n] if a else ["", "", 0]
-            tp = row.train_img_per_s
-            cells += [f"{tp.mean:.4g}" if tp else "", row.done, row.failed, row.diverged,
-                      *[row.extra.get(c, "") for c in board.extra_columns]]
+            if isinstance(row, ReferenceRow):
+                cells += ["", "", "", "", *["" for _ in board.extra_columns]]
+            else:
+                tp = row.train_img_per_s
+                cells += [f"{tp.mean:.4g}" if tp else "", row.done, row.failed, row.diverged,
+                          *[row.extra.get(c, "") for c in board.extra_columns]]
             w.writerow(cells)
     return buf.getvalue()
 

@@ -1,6 +1,9 @@
 """Per-suite plots under results/<suite>/plots/: each run's G and D losses against step,
 the primary score against step per group (mean over seeds with a min–max band, the
-reports' FID curves), and a throughput bar chart per group.
+reports' FID curves, with the reference rows of the final protocol as horizontal lines:
+real data, the floor, and an untrained G, the ceiling), and a throughput bar chart per
+group. Stale groups (an older config of the same coordinates) get loss plots but stay out
+of the score and throughput plots, as they stay out of the leaderboard's ranking.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend
 switch), incrementally: the runner redraws after every finished run, so a plot whose
@@ -19,10 +22,12 @@ import json
 import math
 import statistics
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from .board import INDEX, PLOTS, Aggregate, Group, PlotEntry, RunRecord, read_suite, score_directions
 from .plugins import Plugins
+from .references import LABELS, REAL, REFERENCES, UNTRAINED, model_config, protocol_signature
 from .results import atomic_write_bytes, read_json, write_json
 from .runspec import show_value
 
@@ -33,9 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
 #: lines per curve panel and panels per curve figure before splitting further
 MAX_LINES = 10
 MAX_PANELS = 12
+#: a curve panel turns to a log scale when its largest value is more than this many times its smallest
+LOG_SPAN = 30.0
 DPI = 110
 #: bump when the suite-level figures change, so existing plots are redrawn
-LAYOUT = 3
+LAYOUT = 4
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
 
@@ -155,6 +162,36 @@ def _curve_points(run: RunRecord, score: str) -> tuple[dict[int, float], Optiona
     return during, final
 
 
+def reference_lines(members: list[Group], references: list[dict[str, Any]],
+                     score: str) -> list[tuple[str, float, str]]:
+    """(kind, value, legend label) of a panel's horizontal lines: the reference rows of its
+    groups' final protocols (an untrained G only for its groups' model configs), each the mean
+    over its seeds; more than three untrained models make one line at their mean."""
+    sigs = {protocol_signature(r.final.get("protocol", {})) for g in members for r in g.runs if r.final}
+    models = {json.dumps(model_config(r.config), sort_keys=True, default=str) for g in members for r in g.runs}
+    real: list[float] = []
+    untrained: dict[str, list[float]] = {}
+    names: dict[str, str] = {}
+    for rec in references:
+        v = rec["scores"].get(score)
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or protocol_signature(rec["protocol"]) not in sigs:
+            continue
+        key = json.dumps(rec.get("model"), sort_keys=True, default=str)
+        if rec["kind"] == REAL:
+            real.append(float(v))
+        elif key in models:
+            untrained.setdefault(key, []).append(float(v))
+            names[key] = str((rec.get("model") or {}).get("model", "?"))
+    lines = [(REAL, statistics.fmean(real), LABELS[REAL])] if real else []
+    means = {k: statistics.fmean(v) for k, v in untrained.items()}
+    if len(means) > 3:
+        lines.append((UNTRAINED, statistics.fmean(means.values()), f"{LABELS[UNTRAINED]}, mean of {len(means)} models"))
+    else:
+        lines += [(UNTRAINED, v, LABELS[UNTRAINED] + (f", {names[k]}" if len(means) > 1 else ""))
+                  for k, v in means.items()]
+    return lines
+
+
 def _facets(axes: list[str], groups: list[Group]) -> tuple[list[str], list[list[Group]], list[str]]:
     """(line axes, panels of groups, panel axes). Groups scored against different real
     data (another data set or class subset) never share a panel: their scores are not
@@ -184,9 +221,11 @@ def _facets(axes: list[str], groups: list[Group]) -> tuple[list[str], list[list[
 
 
 def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Optional[bool],
-                out_dir: Path) -> list[PlotEntry]:
+                out_dir: Path, references: Sequence[dict[str, Any]] = ()) -> list[PlotEntry]:
     """The score against G step per group: mean over seeds, a min–max band where there are
-    several seeds, the final evaluation (on more samples) as a separate marker."""
+    several seeds, the final evaluation (on more samples) as a separate marker, and the
+    reference rows of the final protocol as labelled horizontal lines. A log scale where the
+    values span more than LOG_SPAN (an untrained G far above the trained ones)."""
     data = []
     for g in groups:
         per_seed = [_curve_points(r, score) for r in g.runs]
@@ -208,8 +247,10 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
         rows = math.ceil(len(chunk) / cols)
         fig = _figure(7.5 if cols == 1 else 4.6 * cols, 4.4 if rows == 1 else 3.4 * rows + 0.6)
         grid = fig.subplots(rows, cols, squeeze=False)
+        with_lines = False
         for p, members in enumerate(chunk):
             ax = grid[p // cols][p % cols]
+            shown: list[float] = []
             for i, g in enumerate(members):
                 colour = COLOURS[i % len(COLOURS)]
                 per_seed = by_key[id(g)]
@@ -220,6 +261,7 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
                     vals = [[during[s] for during, _ in per_seed if s in during] for s in steps]
                     ax.plot(steps, [statistics.fmean(v) for v in vals], color=colour, linewidth=1.8, marker="o",
                             markersize=3, label=f"{label} ({n_seeds} seed{'s' if n_seeds != 1 else ''})")
+                    shown += [x for v in vals for x in v]
                     if any(len(v) > 1 for v in vals):
                         ax.fill_between(steps, [min(v) for v in vals], [max(v) for v in vals], color=colour,
                                         alpha=0.18, linewidth=0)
@@ -229,6 +271,14 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
                                 yerr=[[statistics.fmean(f[1] for f in finals) - min(f[1] for f in finals)],
                                       [max(f[1] for f in finals) - statistics.fmean(f[1] for f in finals)]],
                                 color=colour, marker="*", markersize=10, linestyle="none", capsize=3)
+                    shown += [f[1] for f in finals]
+            for kind, value, text in reference_lines(members, list(references), score):
+                ax.axhline(value, color="#000000" if kind == REAL else "#7f7f7f", linewidth=1.3,
+                           linestyle="--" if kind == REAL else ":", label=f"{text}: {_number(value)}")
+                shown.append(value)
+                with_lines = True
+            if shown and min(shown) > 0 and max(shown) / min(shown) > LOG_SPAN:
+                ax.set_yscale("log")
             if panel_axes:
                 ax.set_title(label_of(members[0].coords, panel_axes), fontsize=9)
             ax.set_xlabel("G step")
@@ -241,9 +291,11 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
         direction = "" if higher is None else (" (higher is better)" if higher else " (lower is better)")
         n_text = f"; {'/'.join(f'{n:,}' for n in num_during)} generated images per point" if num_during else ""
         f_text = f" ({'/'.join(f'{n:,}' for n in num_final)} images)" if num_final else ""
+        r_text = ("\ndashed: real data (floor), dotted: untrained G (ceiling), both under the final evaluation's "
+                  "protocol") if with_lines else ""
         fig.suptitle(f"{score} over training{direction}\nline: mean over seeds, band: min–max over seeds{n_text}\n"
-                     f"★ final evaluation{f_text}, mean and min–max; FID-like scores depend on the sample count",
-                     fontsize=9)
+                     f"★ final evaluation{f_text}, mean and min–max; FID-like scores depend on the sample count"
+                     f"{r_text}", fontsize=9)
         name = f"{_slug(score)}_vs_step" + (f"_{c + 1}" if len(chunks) > 1 else "") + ".png"
         _save(fig, out_dir / name)
         made.append(PlotEntry(f"{PLOTS}/{name}", "curve",
@@ -309,17 +361,18 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _fingerprint(runs: list[RunRecord], extra: list[object]) -> str:
-    """Identity of every input file a suite-level plot reads (name, size, mtime)."""
+def _fingerprint(runs: list[RunRecord], suite_dir: Path, extra: list[object]) -> str:
+    """Identity of every input file a suite-level plot reads (name, size, mtime): the runs'
+    files and the suite's reference records."""
+    paths = [(r.run_id, r.dir / name) for r in runs for name in ("evals.jsonl", "throughput.json", "config.json")]
+    paths += [(REFERENCES, p) for p in sorted((suite_dir / REFERENCES).glob("*.json"))]
     items = []
-    for r in runs:
-        for name in ("evals.jsonl", "throughput.json", "config.json"):
-            p = r.dir / name
-            try:
-                s = p.stat()
-                items.append((r.run_id, name, s.st_size, s.st_mtime_ns))
-            except FileNotFoundError:
-                pass
+    for owner, p in paths:
+        try:
+            s = p.stat()
+            items.append((owner, p.name, s.st_size, s.st_mtime_ns))
+        except FileNotFoundError:
+            pass
     return hashlib.sha256(json.dumps([items, extra], default=str).encode()).hexdigest()[:16]
 
 
@@ -332,28 +385,29 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
         return []
     (out_dir / "losses").mkdir(parents=True, exist_ok=True)
     old = read_json(out_dir / INDEX, {}) or {}
-    axes, groups = suite.axes, suite.groups
+    axes, groups = suite.axes, suite.current
     varying = _varying(axes, groups)
     entries: list[PlotEntry] = []
-    for g in groups:
-        label = label_of(g.coords, axes)
+    for g in suite.groups:
+        label = label_of(g.coords, axes) + (" (stale config)" if g.stale else "")
         for r in g.runs:
             path = out_dir / "losses" / f"{r.run_id}.png"
             src = r.dir / "losses.csv"
             fresh = path.exists() and src.exists() and path.stat().st_mtime_ns >= src.stat().st_mtime_ns
             if fresh or draw_losses(r, label, path):
+                short = (label_of(g.coords, varying) + (" (stale config)" if g.stale else "")) if varying else label
                 entries.append(PlotEntry(f"{PLOTS}/losses/{path.name}", "losses", f"losses: {label}, seed {r.seed}",
-                                         r.run_id, label_of(g.coords, varying) or label, r.seed))
+                                         r.run_id, short, r.seed))
     primary = suite.primary
     higher = score_directions(plugins).get(primary)
-    key = _fingerprint(suite.runs, [primary, higher, suite.device, LAYOUT])
+    key = _fingerprint(suite.runs, suite.dir, [primary, higher, suite.device, LAYOUT])
     previous = [PlotEntry.from_dict(e) for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput")]
     if old.get("inputs") == key and all((suite.dir / e.path).is_file() for e in previous):
         entries = previous + entries
     else:
         suite_level = []
         if primary:
-            suite_level += draw_curves(axes, groups, primary, higher, out_dir)
+            suite_level += draw_curves(axes, groups, primary, higher, out_dir, suite.references)
         suite_level += draw_throughput(axes, groups, suite.device, out_dir)
         entries = suite_level + entries
     keep = {suite.dir / e.path for e in entries}

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from .config import checked_reference_options, from_dict
 from .data import DataCache, cache_dir
+from .ema import describe_generator
 from .errors import GanbenchError, ResourceMissing
 from .export import load_generator
 from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
@@ -32,9 +33,11 @@ from .train import load_checkpoint, resolve_device
 
 
 def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, num_samples: Optional[int] = None,
-            device: str = "auto", reference_split: Optional[str] = None) -> dict[str, Any]:
-    """Score the run in run_dir again; return the evals.jsonl record it appended.
-    reference_split: score against another split of the run's data set (e.g. "test")."""
+            device: str = "auto", reference_split: Optional[str] = None, data: Optional[DataCache] = None,
+            refresh: bool = True) -> dict[str, Any]:
+    """Score the run in run_dir again with the settings of its config.json (or the ones given);
+    return the evals.jsonl record it appended. reference_split: score against another split of
+    the run's data set (e.g. "test"). refresh: rebuild the suite's leaderboard afterwards."""
     run_dir = Path(run_dir)
     dev = resolve_device(device)
     G, run, _ = load_generator(plugins, run_dir, dev)
@@ -66,7 +69,7 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
         if problem:
             raise ResourceMissing(problem, where="--reference-split")
         config = dataclasses.replace(config, reference_split=reference_split)
-    data = DataCache(plugins, cache_dir())
+    data = data or DataCache(plugins, cache_dir())
     train_data = data.get(run.dataset, run.dataset_options)
     trained_on = (read_json(run_dir / "data.json", {}) or {}).get("fingerprint")
     if trained_on and trained_on != train_data.fingerprint:
@@ -80,6 +83,7 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
                        conditional=bool(run.train.conditional))
     t0 = time.perf_counter()
     scores, protocol, seconds = evaluate(plugins, config, options, ctx)
+    protocol["generator"] = describe_generator(run.train.ema, run.train.ema_decay, run.train.ema_rampup, G)
     seconds["total"] = round(time.perf_counter() - t0, 3)
     final = get_status(run_dir).get("state") == "done" and step >= run.train.steps
     record = {"step": step, "final": final, "rescored": True, "scores": scores, "protocol": protocol,
@@ -89,7 +93,8 @@ def rescore(plugins: Any, run_dir: Path, metrics: Optional[list[str]] = None, nu
         _carry(plugins, names, previous, record)
     append_jsonl(run_dir / "evals.jsonl", record)
     record["dropped"] = sorted(set((previous or {}).get("scores", {})) - set(record["scores"])) if final else []
-    _refresh_leaderboard(plugins, run_dir.parent)
+    if refresh:
+        _refresh_leaderboard(plugins, run_dir.parent)
     return record
 
 

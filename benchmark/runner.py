@@ -20,7 +20,8 @@ from .data import cache_dir
 from .errors import GanbenchError, ResourceMissing
 from .plugins import Plugins
 from .publish import write_all
-from .results import FINISHED, get_status, write_json
+from .results import get_status, write_json
+from .resume import run_action
 from .runspec import RunSpec
 from .suite import Suite
 
@@ -174,17 +175,16 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Opti
     t0 = time.perf_counter()
     events = on_event or (lambda kind, **kw: None)
     with SuiteLock(suite_dir):
+        todo: list[RunSpec] = []
+        for run in suite.runs:  # before anything is written: a shorter budget than a finished run's is refused
+            if run_action(run, suite_dir / run.run_id) == "skip":
+                result.skipped.append(run.run_id)
+                result.states[run.run_id] = get_status(suite_dir / run.run_id)["state"]
+            else:
+                todo.append(run)
         (suite_dir / "suite.toml").write_text(suite.text, encoding="utf-8")
         prov = {**provenance(suite, device_name(suite)), "executor": executor.describe()}
         write_json(suite_dir / "provenance.json", prov)
-        todo: list[RunSpec] = []
-        for run in suite.runs:
-            state = get_status(suite_dir / run.run_id).get("state")
-            if state in FINISHED:
-                result.skipped.append(run.run_id)
-                result.states[run.run_id] = state
-            else:
-                todo.append(run)
         events("suite_started", total=len(suite.runs), todo=len(todo), skipped=len(result.skipped))
 
         def on_start(run: RunSpec) -> None:

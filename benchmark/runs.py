@@ -22,7 +22,10 @@ from .data import DataCache
 from .errors import GanbenchError
 from .metrics import EVAL_SEED_OFFSET, eval_context, evaluate
 from .plugins import Plugins
-from .results import FINISHED, append_jsonl, get_status, read_jsonl, set_status, write_json
+from .references import ensure_references
+from .rescore import rescore
+from .resume import keep_final_evaluations_as_history, run_action
+from .results import append_jsonl, atomic_write_text, get_status, read_jsonl, set_status, write_json
 from .runspec import RunSpec
 from .specs import ImageData, RunInfo
 from .throughput import throughput_report
@@ -42,11 +45,15 @@ def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache
     KeyboardInterrupt (how executors stop runs in worker processes)."""
     run_dir = Path(suite_dir) / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    status = get_status(run_dir)
-    if status.get("state") in FINISHED:
-        return status["state"]
-    write_json(run_dir / "config.json", run.config_json())
+    action = run_action(run, run_dir)
+    if action == "skip":
+        return get_status(run_dir)["state"]
     one = _Run(plugins, run, run_dir, data, progress)
+    if action == "rescore":
+        return one.rescore()
+    if action == "continue":
+        keep_final_evaluations_as_history(run_dir)
+    write_json(run_dir / "config.json", run.config_json())
     error: Optional[str] = None
     state = "failed"
     try:
@@ -131,8 +138,16 @@ class _Run:
         trainer.fit(Callbacks(on_log, on_sample, on_eval, on_checkpoint),
                     progress=lambda step: self.progress(self.run.run_id, step, dict(last)), should_stop=should_stop)
         peak_mb = peak_memory_mb(device)
+        if t.eval_every and self.run.metrics.eval_num_samples != self.run.metrics.num_samples:
+            # the curve's last point, on the curve's sample count, so the best step can be the last
+            self.evaluate(trainer, t.steps, False)
         # final evaluation on the full sample count, final images, GIF, thumbnail
         scores = self.evaluate(trainer, t.steps, True)
+        try:
+            ensure_references(self.plugins, self.run, self.data, self.dir.parent, device)
+        except Exception as exc:  # reference rows give context; they never cost the run
+            set_status(self.dir, "running",
+                       reference_warning=f"reference rows not computed: {type(exc).__name__}: {exc}")
         if t.num_final_images:
             images, labels = trainer.sampler(t.num_final_images, seed=t.seed + FINAL_IMAGES_SEED_OFFSET)(
                 t.num_final_images)
@@ -145,6 +160,30 @@ class _Run:
             peak_mb))
         set_status(self.dir, "running", step=t.steps, steps=t.steps, best=self._best(), scores=scores)
 
+    def rescore(self) -> str:
+        """Score the finished run again under its new evaluation settings, without training.
+        When that fails the run stays done with its earlier scores and config.json, so the
+        next `ganbench run` tries again; the status says why."""
+        path = self.dir / "config.json"
+        before = path.read_text(encoding="utf-8")
+        write_json(path, self.run.config_json())
+        try:
+            record = rescore(self.plugins, self.dir, device=self.run.train.device, data=self.data, refresh=False)
+        except Exception as exc:  # the trained run is not lost to a failing metric
+            atomic_write_text(path, before)
+            (self.dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            set_status(self.dir, "done", rescore_error=f"{type(exc).__name__}: {exc}")
+            return "done"
+        set_status(self.dir, "done", scores=record["scores"], best=self._best(), rescore_error=None,
+                   rescored=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        try:  # the floor and ceiling rows of the new protocol
+            ensure_references(self.plugins, self.run, self.data, self.dir.parent, resolve_device(self.run.train.device))
+        except Exception as exc:  # reference rows give context; they never cost the run
+            set_status(self.dir, "done", reference_warning=f"reference rows not computed: {type(exc).__name__}: {exc}")
+        self.plugins.hook.ganbench_evaluation_finished(run=self.info, step=record["step"], scores=record["scores"],
+                                                       final=record["final"])
+        return "done"
+
     def evaluate(self, trainer: Trainer, step: int, final: bool) -> dict[str, float]:
         m = self.run.metrics
         if not m.names:
@@ -154,10 +193,14 @@ class _Run:
                            trainer.sampler(m.batch_size, seed=self.run.train.seed + EVAL_SEED_OFFSET),
                            trainer.device, n, conditional=trainer.conditional, final=final)
         t0 = time.perf_counter()
-        scores, protocol, seconds = evaluate(self.plugins, m, self.run.metric_options, ctx)
+        # under a forked RNG: whatever a metric draws (a classifier's training, subsets) never
+        # moves the training's random streams, so evaluating changes no weight
+        with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+            scores, protocol, seconds = evaluate(self.plugins, m, self.run.metric_options, ctx)
         self.eval_seconds += time.perf_counter() - t0
         if ctx.generation_seconds > 0:
             self.generation_img_per_s = n / ctx.generation_seconds
+        protocol["generator"] = trainer.sampling_description()
         record = {"step": step, "final": final, "scores": scores, "protocol": protocol, "seconds": seconds,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(trainer.device),
                   "autocast": None}  # what the sample depends on: scoring samples in fp32

@@ -20,9 +20,14 @@ from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
 from .specs import DatasetSpec, ModelSpec
 
-#: keys that change no number a run produces; left out of the run id's hash
-#: (CPU thread counts do change float reduction order, so train.threads is hashed)
-NOT_HASHED = {("train", "log_every"), ("train", "checkpoint_every"), ("train", "device")}
+#: what a run's identity (the run id's hash) leaves out: the evaluation settings (a change
+#: rescores a finished run), the step budget (a raised one continues it) and keys that change
+#: no number training produces. CPU thread counts do change float reduction order, so
+#: train.threads is hashed; evaluations run under their own RNG (runs._Run.evaluate), so
+#: train.eval_every changes no weight.
+NOT_HASHED_TABLES = ("metrics",)
+NOT_HASHED = {("train", k) for k in ("steps", "log_every", "checkpoint_every", "device", "eval_every",
+                                     "sample_every", "num_final_images", "grid_size")}
 
 
 def show_value(v: Any) -> str:
@@ -194,6 +199,8 @@ def _slug(axis: str, value: Any) -> str:
 
 def config_hash(resolved: dict[str, Any]) -> str:
     data = copy.deepcopy(resolved)
+    for table in NOT_HASHED_TABLES:
+        data.pop(table, None)
     for table, key in NOT_HASHED:
         data.get(table, {}).pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]

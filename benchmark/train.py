@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import copy
 import math
 import resource
 import time
@@ -22,6 +21,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from .ema import EMA, describe_generator
 from .errors import GanbenchError
 from .sampling import make_generator, sample_latent, to_float
 from .plugins import Plugins
@@ -59,25 +59,6 @@ def split_output(out: Any) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     if isinstance(out, (tuple, list)):
         return out[0], out[1]
     return out, None
-
-
-class EMA:
-    """Exponential moving average of G's parameters (buffers are copied)."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, copy_only: bool = False) -> None:
-        ema_p = list(self.model.parameters())
-        p = [x.detach() for x in model.parameters()]
-        if copy_only:
-            torch._foreach_copy_(ema_p, p)
-        else:
-            torch._foreach_lerp_(ema_p, p, 1.0 - self.decay)
-        for eb, b in zip(self.model.buffers(), model.buffers()):
-            eb.copy_(b)
 
 
 @dataclass
@@ -127,7 +108,7 @@ class Trainer:
         self.aux: Optional[LossSpec] = plugins.losses.get(t.aux_loss) if t.aux_loss else None
         self.regs: list[LossSpec] = [plugins.losses.get(r) for r in t.regularizers]
         self.loss_opts = run.loss_options
-        self.ema = EMA(self.G, t.ema_decay) if t.ema else None
+        self.ema = EMA(self.G, t.ema_decay, t.ema_rampup) if t.ema else None
         self.real_target = 1.0 - t.label_smoothing
         self.gen = torch.Generator(device=device).manual_seed(t.seed)
         self.images = data.images.to(device)
@@ -177,14 +158,23 @@ class Trainer:
         x = to_float(self.images[idx]).contiguous(memory_format=self.fmt)
         return x, self.labels[idx]
 
-    def fake_labels(self, n: int) -> Optional[torch.Tensor]:
+    def fake_labels(self, n: int, gen: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
         if not self.conditional:
             return None
-        pick = torch.randint(len(self.class_pool), (n,), device=self.device, generator=self.gen)
+        pick = torch.randint(len(self.class_pool), (n,), device=self.device, generator=gen or self.gen)
         return self.class_pool[pick]
 
     def sampling_model(self) -> nn.Module:
-        return self.ema.model if self.ema is not None else self.G
+        if self.ema is None:
+            return self.G
+        b = self.cfg.batch_size
+        return self.ema.sampling_model(lambda gen: (sample_latent(b, self.cfg.latent_dim, self.cfg.latent_dist,
+                                                                  self.device, gen), self.fake_labels(b, gen)),
+                                       self.device)
+
+    def sampling_description(self) -> str:
+        """Which G sampling and evaluation use, as the protocol states it."""
+        return describe_generator(self.ema is not None, self.cfg.ema_decay, self.cfg.ema_rampup, self.G)
 
     def sampler(self, batch_size: int, seed: int) -> Callable[[int], Any]:
         """Images as scoring sees them: fp32 (see :func:`~ganbench.sampling.make_generator`)."""
@@ -264,7 +254,8 @@ class Trainer:
         self.g_step()
         self.state.step += 1
         if self.ema is not None:
-            self.ema.update(self.G, copy_only=self.state.step <= self.cfg.ema_start)
+            start = self.cfg.ema_start
+            self.ema.update(self.G, self.state.step - start, copy_only=self.state.step <= start)
         self.acc_n += 1
 
     # -- checkpoints --------------------------------------------------------
@@ -273,7 +264,7 @@ class Trainer:
             "step": self.state.step, "train_seconds": self.state.train_seconds,
             "images_seen": self.state.images_seen,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "G_ema": self.ema.model.state_dict() if self.ema is not None else None,
+            "G_ema": self.sampling_model().state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict(),
             "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),

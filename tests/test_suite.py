@@ -92,8 +92,10 @@ def test_run_ids_are_stable_readable_and_change_with_config(plugins):
     assert [r.run_id for r in a.runs] == [r.run_id for r in b.runs]
     assert a.runs[0].run_id.startswith("dcgan-digits-z16-s0-")
     assert len({r.run_id for r in a.runs}) == 6
-    c = load(plugins, BASE, sets=["train.steps=11"])
+    c = load(plugins, BASE, sets=["train.lr_d=1e-3"])
     assert c.runs[0].run_id != a.runs[0].run_id
+    e = load(plugins, BASE, sets=["train.steps=11"])  # the budget: a raised one continues the same run
+    assert e.runs[0].run_id == a.runs[0].run_id
     d = load(plugins, BASE, sets=["train.log_every=7"])  # changes no number: same id
     assert d.runs[0].run_id == a.runs[0].run_id
 
