@@ -1,4 +1,4 @@
-"""The `ganbench` command line: run, validate, list, leaderboard, sample, eval, bench.
+"""The `ganbench` command line: run, validate, list, leaderboard, sample, eval, bench, doctor.
 
 User mistakes print one red ERROR line and exit 2 (3 when a data set or weights file
 is missing on this machine); --debug shows the traceback. The modules behind the commands
@@ -106,6 +106,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as markdown")
     p.add_argument("--from", dest="from_json", default=None, metavar="JSON",
                    help="render a saved result (from --json) instead of measuring")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: the GPU when there is one), cpu, cuda, cuda:N: where every variant runs")
+    p.add_argument("--batch", action="append", type=int, default=[], metavar="N",
+                   help="training batch of the train cases (repeatable, e.g. --batch 64 --batch 256; default 64)")
+
+    p = sub.add_parser("doctor", help="check this machine's every path (CUDA: autocast, compile, packed workers, "
+                                      "Ctrl-C and resume, bench); writes a report")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: cuda when there is a GPU), cpu, cuda (CUDA_VISIBLE_DEVICES picks the GPU)")
+    p.add_argument("--tiny", action="store_true",
+                   help="narrow widths, a handful of steps (the CI mode: a few minutes on 2 CPU cores)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="an image folder (DIR[/train]/<class>/*.jpg, e.g. a CIFAR-10 slice) at 32x32; "
+                        "default: the offline digits")
+    p.add_argument("--out", default="results/gpu", metavar="DIR",
+                   help="the report goes to DIR/<date>-<device>/ (default results/gpu)")
+    p.add_argument("--work", default=None, metavar="DIR",
+                   help="keep the runs' folders here (default: a temporary folder, removed afterwards)")
+    p.add_argument("--budget", type=float, default=480.0, metavar="SECONDS",
+                   help="a section that would start later than this is reported skipped (default 480)")
     return ap
 
 
@@ -336,8 +356,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args, console)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    # imported here, as the bench is: a machine check outside the core's import graph
+    from .doctor import cmd_doctor as run_doctor
+    return run_doctor(args, console)
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "leaderboard": cmd_leaderboard,
-            "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench}
+            "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench, "doctor": cmd_doctor}
 
 
 if __name__ == "__main__":  # pragma: no cover

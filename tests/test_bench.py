@@ -18,6 +18,7 @@ import pytest
 from ganbench import bench
 from ganbench.bench import loops, records, suites
 from ganbench.flops import step_flops
+from ganbench.testing import single_thread  # noqa: F401  (pytest fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,17 +197,70 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_core_does_not_import_the_bench():
-    """Only the `bench` command reaches ganbench.bench, and the bench reaches no built-in plugin
-    but through the registry (the evaluation case measures the fidelity plugin itself)."""
+    """Only the `bench` command (and `ganbench doctor`, a developer tool beside it) reaches
+    ganbench.bench, and the bench reaches no built-in plugin but through the registry (the
+    evaluation case measures the fidelity plugin itself)."""
     importers, plugin_imports = [], set()
     for path in sorted((ROOT / "benchmark").rglob("*.py")):
         names = _imports(path)
         if path.parent.name == "bench":
             plugin_imports |= {n for n in names if n.split(".")[0] == "ganbench_plugins"
                                and not n.startswith("ganbench_plugins.fidelity.")}
-        elif any(n == "ganbench.bench" or n.startswith("ganbench.bench.") for n in names):
+        elif path.parent.name != "doctor" and any(n == "ganbench.bench" or n.startswith("ganbench.bench.")
+                                                  for n in names):
             importers.append(path.name)
     assert importers == ["cli.py"] and plugin_imports == set()
+
+
+def test_gpu_goals_replace_the_cpu_ones_on_cuda():
+    """The CPU goals were set on a 2-core CPU; on a GPU only issue 13's GPU goals apply."""
+    from ganbench.bench.config import goal_for
+
+    assert goal_for("train", "train/dcgan/w64", "full", "vs_dataloader", "cpu") == 1.25
+    assert goal_for("train", "train/dcgan/w64", "full", "vs_dataloader", "cuda") == 2.0
+    assert goal_for("train", "train/dcgan/w64/b256", "full", "vs_dataloader", "cuda:1") is None
+    assert goal_for("sample", "sample/dcgan/w64", "any", "vs_plain", "cuda") is None
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_batch_sizes_name_the_train_cases(plugins):
+    """--batch: one train case per batch size; the default batch (64) keeps the old case name."""
+    from ganbench.bench.config import batch_suffix
+
+    assert (batch_suffix(64), batch_suffix(0), batch_suffix(256)) == ("", "", "/b256")
+    cfg = bench.BenchConfig.make(True, only=("train/dcgan",), models=("dcgan",), batch_sizes=(4, 8), repeats=1,
+                                 repeat_seconds=0.01, max_steps=1, warmup_steps=1)
+    assert cfg.device == "cpu" and cfg.train_batches() == (4, 8)
+    result = bench.run_bench(cfg, plugins=plugins)
+    assert [c.name for c in result.cases] == ["train/dcgan/w16/b4", "train/dcgan/w16/b8"], result.skipped
+    assert [c.details["batch_size"] for c in result.cases] == [4, 8]
+    assert result.device == "cpu"
+
+
+def test_full_width_only(plugins):
+    cfg = bench.BenchConfig.make(False, width_kinds=("full",))
+    assert cfg.widths(64) == [("full", 64)]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_bench_refuses_cuda_without_a_gpu(capsys):
+    from ganbench import cli
+    assert cli.main(["bench", "--device", "cuda", "--only", "sample"]) == 2
+    assert "--device cuda but CUDA is not available" in capsys.readouterr().err
+    assert cli.main(["bench", "--device", "tpu", "--only", "sample"]) == 2
+    assert cli.main(["bench", "--batch", "0", "--only", "sample", "--device", "cpu"]) == 2
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_plain_loops_take_a_device(plugins):
+    """The plain baselines put G, D, data and z on the device they are given."""
+    run = bench.make_run(plugins, "dcgan", 4, batch_size=4, resolution=16, device="cpu")
+    data = bench.load_data(plugins, run)
+    loop = bench.PlainLoop(plugins, run, data, "tensor", device="cpu")
+    assert loop.data.device.type == "cpu" and next(loop.G.parameters()).device.type == "cpu"
+    assert loop.fit(1) > 0
+    images = bench.plain_sample(loop.G, 5, run.train.latent_dim, 4, "cpu")
+    assert images.shape[0] == 5 and images.dtype.is_floating_point is False
 
 
 def test_bench_renders_a_saved_result_as_markdown(tmp_path):

@@ -151,9 +151,9 @@ def case_eval(plugins: Plugins, model: str, cfg: BenchConfig, log: Log) -> Case:
     if importlib.util.find_spec("torch_fidelity") is None:
         raise Skip("torch-fidelity is not installed")
     log(f"  evaluation: FID+IS+KID on {cfg.eval_samples} samples, {cfg.repeats} repeats")
-    got = measure_eval(plugins, cfg.eval_samples, cfg.repeats, model, log=log).seconds
+    got = measure_eval(plugins, cfg.eval_samples, cfg.repeats, model, device=cfg.device, log=log).seconds
     samples = {k: [cfg.eval_samples / s for s in got[k]] for k in ("ganbench", "direct")}
     case = Case("eval/fid+is+kid", "eval", "img/s", samples,
                 details=dict(images=cfg.eval_samples, seconds={k: list(v) for k, v in got.items()}))
-    case.add_ratio("vs_direct", ratio(samples, "ganbench", "direct"))
+    case.add_ratio("vs_direct", ratio(samples, "ganbench", "direct"), device=cfg.device)
     return case

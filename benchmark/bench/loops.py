@@ -4,7 +4,10 @@
   Normalize) in a DataLoader, and the step as the PyTorch DCGAN example writes it
   (``zero_grad()``, D's weight gradients computed in the G step too, ``.item()`` per step
   for the loss log, torch's default optimizer implementation for the device).
-- ``plain_tensor``: the same step fed from one float tensor in memory.
+- ``plain_tensor``: the same step fed from one float tensor in memory (on the device).
+
+On a GPU the plain loops do what a hand-written loop does there: G and D on the device, each
+DataLoader batch copied to it, z drawn on it; their ``.item()`` calls synchronise.
 
 The baselines follow ganbench's algorithm exactly (the last critic step's fake batch is
 reused for the G step, the G forwards of earlier critic steps run without a graph), so a
@@ -39,9 +42,9 @@ from .config import BENCH_DATASET, BIG
 # -- runs and data ----------------------------------------------------------------------------
 def bench_suite_text(model: str, width: int, batch_size: int, steps: int, *, name: str = "bench",
                      seeds: tuple[int, ...] = (0,), train: Optional[dict[str, Any]] = None,
-                     resolution: int = 32) -> str:
+                     resolution: int = 32, device: str = "cpu") -> str:
     """A suite for one model on the offline data set at 32x32x3 (the CIFAR-10 shape)."""
-    t = {"steps": steps, "batch_size": batch_size, "device": "cpu", "log_every": BIG, "sample_every": BIG,
+    t = {"steps": steps, "batch_size": batch_size, "device": device, "log_every": BIG, "sample_every": BIG,
          "checkpoint_every": 0, "num_final_images": 0, "grid_size": 4, **(train or {})}
     lines = [f'[suite]\nname = "{name}"', "[matrix]", f'model = ["{model}"]', f'dataset = ["{BENCH_DATASET}"]',
              f"seed = {list(seeds)}", "[train]"]
@@ -52,9 +55,9 @@ def bench_suite_text(model: str, width: int, batch_size: int, steps: int, *, nam
 
 
 def make_run(plugins: Plugins, model: str, width: int, batch_size: int = 64, steps: int = 10,
-             train: Optional[dict[str, Any]] = None, resolution: int = 32) -> RunSpec:
+             train: Optional[dict[str, Any]] = None, resolution: int = 32, device: str = "cpu") -> RunSpec:
     """One validated RunSpec, through the same suite loader users go through."""
-    text = bench_suite_text(model, width, batch_size, steps, train=train, resolution=resolution)
+    text = bench_suite_text(model, width, batch_size, steps, train=train, resolution=resolution, device=device)
     return load_suite(plugins, "<bench>.toml", text=text).runs[0]
 
 
@@ -118,7 +121,7 @@ class PILImages(torch.utils.data.Dataset):
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, options: Any) -> torch.Tensor:
     """WGAN-GP's penalty as a hand-written loop has it: one eps per image, x_hat on the line
     between a real and a fake image, create_graph so the penalty's gradient reaches D."""
-    eps = torch.rand(real.shape[0], 1, 1, 1)
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
     x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     return options.weight * ((grad.flatten(1).norm(2, dim=1) - options.target) ** 2).mean()
@@ -142,12 +145,14 @@ class PlainLoop:
 
     def __init__(self, plugins: Plugins, run: RunSpec, data: ImageData, source: str = "tensor",
                  loader_workers: int = 0, generator: Optional[torch.Generator] = None,
-                 optimizer_impl: Optional[dict[str, bool]] = None):
+                 optimizer_impl: Optional[dict[str, bool]] = None, device: str = "cpu"):
         t = run.train
         if t.optimizer not in _OPTIMIZERS:
             raise GanbenchError(f"the plain baseline has no optimizer '{t.optimizer}'")
         self.t, self.source = t, source
-        self.G, self.D = build_models(plugins, run, data)
+        self.device = torch.device(device)
+        G, D = build_models(plugins, run, data)
+        self.G, self.D = G.to(self.device), D.to(self.device)
         cls = getattr(torch.optim, _OPTIMIZERS[t.optimizer])
         impl = optimizer_impl or {}
         kw = {"betas": tuple(t.betas_g)} if t.optimizer in ("adam", "adamw") else {}
@@ -175,8 +180,8 @@ class PlainLoop:
                                                       generator=generator)
             self._it = self._epochs()
         elif source == "tensor":
-            self.data = data.images.float().div(127.5).sub(1.0)  # into [-1, 1] once
-            self.perm = torch.empty(0, dtype=torch.long)
+            self.data = data.images.to(self.device).float().div(127.5).sub(1.0)  # into [-1, 1] once
+            self.perm = torch.empty(0, dtype=torch.long, device=self.device)
             self.pos = 0
         else:
             raise ValueError(f"unknown source {source!r}")
@@ -187,10 +192,10 @@ class PlainLoop:
 
     def real_batch(self) -> torch.Tensor:
         if self.source == "dataloader":
-            return next(self._it)
+            return next(self._it).to(self.device)
         b = self.t.batch_size
         if self.pos + b > len(self.perm):
-            self.perm = torch.randperm(len(self.data), generator=self.gen)
+            self.perm = torch.randperm(len(self.data), generator=self.gen, device=self.device)
             self.pos = 0
         idx = self.perm[self.pos:self.pos + b]
         self.pos += b
@@ -202,7 +207,7 @@ class PlainLoop:
         d_losses = []
         for i in range(t.n_critic):
             real = self.real_batch()
-            z = torch.randn(t.batch_size, t.latent_dim, generator=self.gen)
+            z = torch.randn(t.batch_size, t.latent_dim, generator=self.gen, device=self.device)
             if i == t.n_critic - 1:
                 fake = self.G(z)
             else:
@@ -231,12 +236,17 @@ class PlainLoop:
         return steps * self.images_per_step / (time.perf_counter() - t0)
 
 
-def plain_sample(G: nn.Module, n: int, latent_dim: int, batch_size: int) -> torch.Tensor:
-    """A plain sampling loop: eval mode, torch.no_grad, the training batch, uint8 out."""
+def plain_sample(G: nn.Module, n: int, latent_dim: int, batch_size: int, device: str = "cpu") -> torch.Tensor:
+    """A plain sampling loop: eval mode, torch.no_grad, the training batch, uint8 out (on the
+    device, synchronised there before returning, as a caller timing it needs)."""
+    dev = torch.device(device)
     G.eval()
     out = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            x = G(torch.randn(min(batch_size, n - start), latent_dim))
+            x = G(torch.randn(min(batch_size, n - start), latent_dim, device=dev))
             out.append(((x + 1) * 127.5).clamp(0, 255).round().to(torch.uint8))
-    return torch.cat(out)
+    images = torch.cat(out)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return images

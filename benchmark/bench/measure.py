@@ -46,13 +46,24 @@ def ratio(samples: dict[str, list[float]], a: str, b: str) -> float:
     return statistics.median(x / y for x, y in zip(samples[a], samples[b]))
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 n x n matmul GFLOP/s at the current thread count (median of repeats)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 0, repeats: int = 5, device: str = "cpu") -> float:
+    """fp32 n x n matmul GFLOP/s (median of repeats): at the current thread count on a CPU
+    (n = 2048), synchronised on a GPU (n = 8192, big enough to fill one; TF32 as torch's
+    matmul settings leave it, off by default)."""
+    dev = torch.device(device)
+    n = n or (8192 if dev.type == "cuda" else 2048)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     a @ b
+    sync()
     rates = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         a @ b
+        sync()
         rates.append(2 * n**3 / (time.perf_counter() - t0) / 1e9)
     return statistics.median(rates)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import GanbenchError
-from .config import GOALS
+from .config import goal_for
 
 METHOD = ("variants interleaved in rotating order; ratio = median over repeats of the per-repeat "
           "speed ratio; speeds > 1 favour ganbench")
@@ -47,10 +47,10 @@ class Case:
     def median(self) -> dict[str, float]:
         return {k: statistics.median(v) for k, v in self.samples.items()}
 
-    def add_ratio(self, key: str, value: float, width_kind: str = "any") -> None:
-        """Record a ratio, and its goal when GOALS has one for this kind and width."""
+    def add_ratio(self, key: str, value: float, width_kind: str = "any", device: str = "cpu") -> None:
+        """Record a ratio, and its goal when the device kind has one for this case (config.goal_for)."""
         self.ratios[key] = value
-        goal = GOALS.get((self.kind, width_kind, key))
+        goal = goal_for(self.kind, self.name, width_kind, key, device)
         if goal is not None:
             self.goals[key] = goal
 

@@ -45,13 +45,16 @@ def suite_case_name(cfg: BenchConfig) -> str:
 
 
 def case_suite(plugins: Plugins, model: str, cfg: BenchConfig, log: Log) -> Case:
-    """A narrow-width suite of cfg.suite_runs runs: the local executor against 2 worker processes."""
+    """A narrow-width suite of cfg.suite_runs runs: the local executor against 2 worker processes
+    (on a GPU: 4 workers packed on it, --gpus-per-run 0.25)."""
+    gpu = cfg.device != "cpu"
+    workers, share = (4, 0.25) if gpu else (2, None)
     try:
-        get_executor("process", workers=2)
+        get_executor("process", workers=workers, gpus_per_run=share)
     except GanbenchError as exc:
         raise Skip(f"no process executor: {exc}") from None
     text = bench_suite_text(model, NARROW_WIDTH, cfg.batch_size, cfg.suite_steps, name="bench-suite",
-                            seeds=tuple(range(cfg.suite_runs)), resolution=16)
+                            seeds=tuple(range(cfg.suite_runs)), resolution=16, device=cfg.device)
     root = Path(tempfile.mkdtemp(prefix="ganbench-bench-suite-"))
     suite = load_suite(plugins, root / "bench-suite.toml", text=text)
     counter = iter(range(10**6))
@@ -62,7 +65,7 @@ def case_suite(plugins: Plugins, model: str, cfg: BenchConfig, log: Log) -> Case
             threads = torch.get_num_threads()
             t0 = time.perf_counter()
             try:
-                result = run_suite(plugins, suite, out, get_executor(executor, workers=2))
+                result = run_suite(plugins, suite, out, get_executor(executor, workers=workers, gpus_per_run=share))
             finally:
                 torch.set_num_threads(threads)
             seconds = time.perf_counter() - t0
@@ -75,15 +78,18 @@ def case_suite(plugins: Plugins, model: str, cfg: BenchConfig, log: Log) -> Case
 
     repeats = min(cfg.suite_repeats, cfg.repeats)
     log(f"  suite: {len(suite.runs)} runs x {cfg.suite_steps} steps, {repeats} repeats, local vs process")
+    packed = f"process_{workers}_workers"
     try:
-        samples = interleave({"process_2_workers": timed("process"), "sequential": timed("local")}, repeats)
+        samples = interleave({packed: timed("process"), "sequential": timed("local")}, repeats)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    details: dict[str, Any] = dict(runs=len(suite.runs), steps=cfg.suite_steps, workers=2)
+    details: dict[str, Any] = dict(runs=len(suite.runs), steps=cfg.suite_steps, workers=workers)
+    if gpu:
+        details["gpus_per_run"] = share
     if repeats < 5:
         details["note"] = "--quick: one repeat (each trains 16 runs); the full bench uses 5"
     case = Case(suite_case_name(cfg), "suite", "runs/s", samples, details=details)
-    case.add_ratio("vs_sequential", ratio(samples, "process_2_workers", "sequential"))
+    case.add_ratio("vs_sequential", ratio(samples, packed, "sequential"), device=cfg.device)
     return case
 
 
