@@ -33,7 +33,7 @@ FAMILIES = {
     "sngan": (150, "", "width = 8"),
     "sagan": (120, "", "width = 4"),
 }
-MARGIN = 0.4  # trained fd_classifier must be below 40% of the untrained generator's
+MARGIN = 0.5  # trained fd_classifier must be below half the untrained generator's
 
 SUITE = """
 [suite]
