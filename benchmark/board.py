@@ -21,6 +21,7 @@ from typing import Any
 from .errors import GanbenchError
 from .plugins import Plugins
 from .references import LABELS, REAL, UNTRAINED, model_config, protocol_signature
+from .reported import REPORTED, Reported, matches
 from .results import read_json
 from .runspec import show_value
 from .suite_results import Group, RunRecord, SuiteResults, read_suite
@@ -193,6 +194,7 @@ class Board:
     plots: list[PlotEntry]
     plot_error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    headline: str = "final"  # or "best": the primary score is each run's best evaluation over training
 
     def as_dict(self) -> dict[str, Any]:
         """What leaderboard.json holds."""
@@ -200,7 +202,7 @@ class Board:
                "higher_is_better": self.higher_is_better, "axes": self.axes, "scores": self.scores,
                "extra_columns": self.extra_columns, "directions": self.directions,
                "tables": [t.as_dict() for t in self.tables], "plots": [p.as_dict() for p in self.plots],
-               "warnings": self.warnings}
+               "warnings": self.warnings, "headline": self.headline}
         if self.plot_error:
             out["plot_error"] = self.plot_error
         return out
@@ -225,10 +227,20 @@ def _images(members: list[RunRecord], suite_dir: Path) -> Images:
     return Images()
 
 
+def headline(members: list[RunRecord]) -> str:
+    """"best" when the runs rank their best evaluation over training (metrics.headline), else "final"."""
+    heads = {r.config.get("metrics", {}).get("headline", "final") for r in members}
+    return "best" if heads == {"best"} else "final"
+
+
 def _row(group: Group, members: list[RunRecord], suite_dir: Path) -> Row:
     scores: dict[str, list[float]] = {}
+    best = headline(members) == "best"
     for r in members:
         for k, v in (r.final or {})["scores"].items():
+            b = r.status.get("best") or {}
+            if best and b.get("score") == k and isinstance(b.get("value"), (int, float)):
+                v = b["value"]  # metrics.headline = "best": the run's best evaluation over training
             if isinstance(v, (int, float)) and math.isfinite(v):
                 scores.setdefault(k, []).append(float(v))
     tp = [r.throughput.get("train_img_per_s") for r in members if r.throughput.get("train_img_per_s")]
@@ -316,6 +328,17 @@ def _references(suite: SuiteResults, sig: str, rows: list[Row]) -> tuple[list[Re
     return out, notes
 
 
+def _reported(suite: SuiteResults, rows: list[Row]) -> list[ReferenceRow]:
+    """The suite's [[reported]] rows that stand for a current row of this table."""
+    out = []
+    for entry in suite.provenance.get("reported") or []:
+        rep = Reported.from_dict(entry)
+        if any(matches(rep, r.coords) for r in rows if not r.stale):
+            out.append(ReferenceRow(REPORTED, rep.label(), rep.match,
+                                    {k: Aggregate.of([v]) for k, v in rep.scores.items()}, [], rep.detail()))
+    return out
+
+
 def _warnings(suite: SuiteResults) -> list[str]:
     """Stale groups, and runs whose reference rows could not be scored."""
     out = []
@@ -352,6 +375,7 @@ def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
         ranked = sorted((next(with_columns) for _ in sig_rows), key=key)
         ranked = [replace(r, rank=i if primary in r.scores and not r.stale else None) for i, r in enumerate(ranked, 1)]
         refs, notes = _references(suite, sig, ranked) if sig != "null" else ([], [])
+        refs += _reported(suite, ranked) if sig != "null" else []
         tables.append(Table(json.loads(sig) if sig != "null" else None, ranked, refs, notes))
     tables.sort(key=lambda t: t.protocol is None)
     score_names = sorted({k for t in tables for r in [*t.rows, *t.references] for k in r.scores},
@@ -361,4 +385,4 @@ def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
     return Board(suite=suite.name, provenance=suite.provenance, primary=primary, higher_is_better=higher,
                  axes=suite.axes, scores=score_names, extra_columns=extra_columns,
                  directions={k: directions.get(k) for k in score_names}, tables=tables, plots=plots,
-                 warnings=_warnings(suite))
+                 warnings=_warnings(suite), headline=headline([r for g in suite.current for r in g.runs]))

@@ -16,20 +16,31 @@ from typing import Any, Literal, Optional, TypeVar, Union
 from .errors import GanbenchError, did_you_mean
 
 T = TypeVar("T")
+NO_STANDARD = object()  # opt(): the field keeps its value under the standard protocol
+
+
+def standard_protocol(options: Any) -> Any:
+    """`options` (a dataclass) with every field that names a ``standard`` value set to it."""
+    fixed = {f.name: f.metadata["standard"] for f in dataclasses.fields(options) if "standard" in f.metadata}
+    return dataclasses.replace(options, **fixed) if fixed else options
 
 
 def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None,
         above: float | None = None, below: float | None = None, choices: Sequence[Any] | None = None,
-        **kw: Any) -> Any:
+        standard: Any = NO_STANDARD, **kw: Any) -> Any:
     """A dataclass field with help text and bounds, shown by `ganbench list --options`.
 
     min/max are inclusive bounds, above/below exclusive ones, choices the allowed values;
     :func:`from_dict` and suite validation enforce them with the key path in the message.
+    standard: for metric options, the value ganbench's standard protocol sets
+    (``metrics.protocol = "standard"``), e.g. a real-image count of 0 = all of them.
     """
     meta = {"help": help, **{k: v for k, v in (("min", min), ("max", max), ("above", above),
                                               ("below", below)) if v is not None}}
     if choices is not None:
         meta["choices"] = tuple(choices)
+    if standard is not NO_STANDARD:
+        meta["standard"] = standard
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -202,9 +213,27 @@ def options_help(cls: type) -> list[dict[str, Any]]:
 class TrainConfig:
     """[train]: how one run trains. A model's recipe fills these before the suite does."""
 
-    steps: int = opt(1000, "generator steps (the budget)", min=1)
-    batch_size: int = opt(64, "images per D and G step", min=1)
-    n_critic: int = opt(1, "D steps per G step (the reports' D:G ratio)", min=1)
+    steps: int = opt(1000, "generator steps (the budget): every other count (log_every, eval_every, "
+                           "checkpoint_every, ema_start, the warm-up) is in G steps too", min=1)
+    batch_size: int = opt(64, "images per D and G step (with d_update = \"separate\", D's real and fake "
+                              "steps get half each)", min=1)
+    n_critic: int = opt(1, "D updates per G step (the reports' D:G ratio)", min=1)
+    g_steps: int = opt(1, "G steps per D update: D is updated before G steps 0, g_steps, 2 g_steps, ... and "
+                          "skipped on the others (report 4's ratio); > 1 needs n_critic = 1", min=1)
+    balance: Literal["none", "threshold"] = opt(
+        "none", "\"threshold\": per iteration, both losses are computed on fresh batches; D is updated iff its "
+                "loss > balance_threshold, G iff its loss > balance_threshold or D was not updated (so each "
+                "iteration updates at least one). Iterations without a G step do not count toward steps; "
+                "10,000 of them in a row stop the run as diverged. Costs a host sync per iteration")
+    balance_threshold: float = opt(0.5, "the loss above which balance = \"threshold\" updates a network")
+    critic_warmup: Literal["none", "wgan"] = opt(
+        "none", "\"wgan\": the WGAN paper's schedule: 100 D updates before each of G steps 0-24 and before "
+                "every 500th G step (500, 1000, ...), n_critic otherwise")
+    d_update: Literal["joint", "separate"] = opt(
+        "joint", "\"joint\": one D optimizer step on the real and fake terms together; \"separate\": two, "
+                 "first on batch_size/2 real images, then on batch_size/2 fakes (the Keras recipe), and G "
+                 "steps on a fresh latent batch of batch_size. Needs a loss with per-term functions, no "
+                 "auxiliary loss and no penalty regularizer")
     loss: str = opt("bce", "adversarial loss plugin")
     aux_loss: str = opt("", "auxiliary (classifier) loss plugin, '' for none")
     regularizers: list[str] = opt([], "regularizer plugins (gradient-penalty, weight-clipping, r1)")
@@ -218,6 +247,8 @@ class TrainConfig:
     latent_dist: Literal["normal", "uniform"] = opt("normal", "distribution of z")
     conditional: Optional[bool] = opt(None, "feed labels to G and D (default: the model's recipe)")
     label_smoothing: float = opt(0.0, "one-sided: real targets become 1 - label_smoothing", min=0, below=1)
+    smooth_g_target: bool = opt(False, "G's target for its fakes is also 1 - label_smoothing (report 1); only "
+                                       "for losses with targets (bce, lsgan: c moves toward a)")
     ema: bool = opt(False, "keep an exponential moving average of G for sampling and evaluation")
     ema_decay: float = opt(0.999, "EMA decay per G step once warmed up", above=0, below=1)
     ema_rampup: float = opt(0.05, "EMA warm-up: its half-life is at most this share of the steps so far "
@@ -237,6 +268,9 @@ class TrainConfig:
     sample_every: int = opt(0, "G steps between sample grids, 0 = steps // 10", min=0)
     checkpoint_every: int = opt(500, "G steps between checkpoints, 0 = at the end only", min=0)
     num_final_images: int = opt(10, "final images saved as individual PNG files", min=0)
+    num_best_images: int = opt(0, "also save the images the trained D scores highest among 10x as many samples "
+                                  "(a report's \"best N images\"; final/best/, with best.json saying how)",
+                               min=0, max=10000)
     grid_size: int = opt(64, "images in each sample grid", min=1)
 
     def validate(self) -> None:
@@ -244,6 +278,20 @@ class TrainConfig:
             if len(getattr(self, name)) != 2:
                 raise GanbenchError(f"train.{name} must be two numbers in [0, 1), found {getattr(self, name)}",
                                     hint="e.g. betas_g = [0.5, 0.999]")
+        schedules = [k for k, on in (("n_critic > 1", self.n_critic > 1), ("g_steps > 1", self.g_steps > 1),
+                                     ("critic_warmup", self.critic_warmup != "none"),
+                                     ("balance", self.balance != "none")) if on]
+        if len(schedules) > 1 and schedules != ["n_critic > 1", "critic_warmup"]:
+            raise GanbenchError(f"{' and '.join(schedules)} are two update schedules for one run; "
+                                "pick one (critic_warmup combines only with n_critic)",
+                                hint="e.g. g_steps = 3 with n_critic = 1, or n_critic = 5 without g_steps")
+        if self.d_update == "separate" and self.balance != "none":
+            raise GanbenchError("train.balance = \"threshold\" compares D's whole loss before its update; with "
+                                "d_update = \"separate\" D's two updates are decided apart",
+                                hint="use d_update = \"joint\" with balance")
+        if self.d_update == "separate" and self.batch_size % 2:
+            raise GanbenchError(f"train.d_update = \"separate\" splits each batch into a real and a fake half; "
+                                f"batch_size = {self.batch_size} is odd", hint="use an even batch_size")
         dev = self.device
         if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
             raise GanbenchError(f"train.device: expected auto, cpu, cuda or cuda:N, found '{dev}'")
@@ -254,11 +302,21 @@ class MetricsConfig:
     """[metrics]: what is scored, on how many samples. [metrics.<name>] holds a metric's options."""
 
     names: list[str] = opt(["classifier"], "metric plugins to run")
-    num_samples: int = opt(10000, "generated samples for the final evaluation (stated with every score)", min=1)
+    num_samples: int = opt(10000, "generated samples for the final evaluation (stated with every score)", min=1,
+                           standard=10000)
     eval_num_samples: int = opt(1000, "generated samples for evaluations during training", min=1)
     primary: str = opt("", "score that ranks the leaderboard (default: the first metric's first score)")
     batch_size: int = opt(250, "generation batch size during evaluation", min=1)
-    reference_split: str = opt("", "data split the real statistics come from (default: the training split)")
+    reference_split: str = opt("", "data split the real statistics come from (default: the training split)",
+                               standard="")
+    headline: Literal["final", "best"] = opt(
+        "final", "what the leaderboard ranks: each run's final evaluation, or its best evaluation over training "
+                 "(a report's \"minimum FID over training\"); best needs train.eval_every > 0 and "
+                 "eval_num_samples = num_samples, so every evaluation shares the final protocol", standard="final")
+    protocol: Literal["suite", "standard"] = opt(
+        "suite", "\"suite\": the counts and options as written (a report suite writes the report's own); "
+                 "\"standard\": ganbench's standard protocol: 10,000 samples against the whole training split, "
+                 "final evaluation, every metric option its plugin marks standard (e.g. all real images)")
 
 
 def reference_options(dataset_options: Any, metrics: "MetricsConfig") -> Any:

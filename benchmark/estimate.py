@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .schedule import mean_d_updates
 from .specs import ModelContext
 
 _RATE: dict[str, float] = {}
@@ -82,8 +83,8 @@ def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
                 cache[key] = c.get_total_flops() / 2
             except Exception:
                 cache[key] = 0.0
-        per_image = cache[key] * (t.n_critic + 1) / max(t.n_critic, 1) * 1.5
-        train += per_image * t.steps * t.batch_size * t.n_critic / rate
+        # per G step: (D updates per G step, from the schedule) D steps and one G step, each ≈ this
+        train += cache[key] * (mean_d_updates(t) + 1) * 1.5 * t.steps * t.batch_size / rate
         n_evals = (t.steps // t.eval_every if t.eval_every else 0)
         samples = run.metrics.num_samples + n_evals * run.metrics.eval_num_samples
         evals += eval_flops_per_image(plugins, run.metrics.names) * samples / rate

@@ -62,7 +62,10 @@ def ganbench_run_started(run: "RunInfo") -> None:
 def ganbench_step_finished(run: "RunInfo", step: int, losses: dict[str, float]) -> None:
     """Called every ``train.log_every`` G steps with the mean losses over the interval.
 
-    Reading the losses costs a host sync, so it happens only at log intervals.
+    Reading the losses costs a host sync, so it happens only at log intervals. Keys:
+    loss_d, loss_g, d_real, d_fake, img_per_s, then the per-term ones of
+    :mod:`ganbench.losslog`; D's are NaN for an interval without a D update (g_steps,
+    balance), which is not divergence.
     """
 
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from .board import Aggregate, Board, PlotEntry, ReferenceRow, Row, Table
 from .references import REAL
+from .reported import REPORTED
 from .runspec import show_value
 
 
@@ -31,6 +32,11 @@ def _cell(agg: Aggregate | None, digits: int = 3) -> str:
     if agg.n > 1:
         return f"{agg.mean:.{digits}f} ± {agg.std:.{digits}f} ({agg.n})"
     return f"{agg.mean:.{digits}f} (1)"
+
+
+def _reported_cell(agg: Aggregate | None) -> str:
+    """A published number as published: no seed count, no spread."""
+    return "–" if agg is None else f"{agg.mean:g}"
 
 
 def _protocol_text(protocol: dict[str, object] | None) -> str:
@@ -70,7 +76,8 @@ def _cells(board: Board, row: Row | ReferenceRow) -> list[str]:
     if isinstance(row, ReferenceRow):
         seeds = f", {len(row.seeds)} seed{'s' if len(row.seeds) != 1 else ''}" if row.seeds else ""
         return [row.label, *[show_value(row.coords[a]) if a in row.coords else "–" for a in board.axes],
-                *[_cell(row.scores.get(s)) for s in board.scores], "–", "–", f"reference{seeds}",
+                *[_reported_cell(row.scores.get(s)) if row.kind == REPORTED else _cell(row.scores.get(s))
+                  for s in board.scores], "–", "–", REPORTED if row.kind == REPORTED else f"reference{seeds}",
                 *["" for _ in board.extra_columns]]
     tp = row.train_img_per_s
     return ["stale" if row.stale else str(row.rank or "–"), *[show_value(row.coords.get(a)) for a in board.axes],
@@ -80,11 +87,15 @@ def _cells(board: Board, row: Row | ReferenceRow) -> list[str]:
 
 
 def _ordered(t: Table) -> list[Row | ReferenceRow]:
-    """The floor first, then the ranked rows (stale ones last), then the ceilings."""
+    """The floor first, then the ranked rows (stale ones last), the ceilings, the reported rows."""
     real = [r for r in t.references if r.kind == REAL]
-    return [*real, *t.rows, *[r for r in t.references if r.kind != REAL]]
+    reported = [r for r in t.references if r.kind == REPORTED]
+    return [*real, *t.rows, *[r for r in t.references if r.kind not in (REAL, REPORTED)], *reported]
 
 
+#: how the primary score is read, after the direction
+HEADLINE = {"final": "",  # the default: each run's final evaluation
+            "best": "; each run's best evaluation over training, as the report headlined it (its step: best step)"}
 #: what every page says about its rows
 RULES = ("Scores are mean ± std (n seeds) over runs whose resolved training configs differ in the seed alone; "
          "where runs of the same coordinates ran different configs, the newest config's runs make the row and "
@@ -117,7 +128,8 @@ def to_markdown(board: Board, link_prefix: str = "") -> str:
     lines = [f"# Leaderboard: {board.suite}", ""]
     if p.get("description"):
         lines += [p["description"], ""]
-    lines += [f"Ranked by **{board.primary}** ({arrow} better). {RULES} {REFERENCE_NOTE}", ""]
+    lines += [f"Ranked by **{board.primary}** ({arrow} better{HEADLINE[board.headline]}). {RULES} {REFERENCE_NOTE}",
+              ""]
     lines += ["Provenance: " + ", ".join(f"{k} {v}" for k, v in _provenance_items(p)), ""]
     if p.get("command"):
         lines += [f"Command: `{p['command']}`", ""]
@@ -200,7 +212,8 @@ def to_html(board: Board, link_prefix: str = "") -> str:
            f"<h1>Leaderboard: {e(str(board.suite))}</h1>"]
     if p.get("description"):
         out.append(f"<p>{e(p['description'])}</p>")
-    out.append(f"<p>Ranked by <strong>{e(board.primary)}</strong> ({arrow} better). {e(RULES)} "
+    out.append(f"<p>Ranked by <strong>{e(board.primary)}</strong> ({arrow} better{e(HEADLINE[board.headline])}). "
+               f"{e(RULES)} "
                f"{e(REFERENCE_NOTE)}</p>")
     out.append('<dl class="prov">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _provenance_items(p))
                + (f"<dt>command</dt><dd><code>{e(p['command'])}</code></dd>" if p.get("command") else "") + "</dl>")

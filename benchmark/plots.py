@@ -15,135 +15,81 @@ nothing never load it.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import statistics
 from pathlib import Path
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from .board import INDEX, PLOTS, Aggregate, Group, PlotEntry, RunRecord, read_suite, score_directions
 from .plugins import Plugins
 from .references import LABELS, REAL, REFERENCES, UNTRAINED, model_config, protocol_signature
-from .results import atomic_write_bytes, read_json, write_json
-from .runspec import show_value
-
-if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+from .results import read_json, write_json
+from .loss_compare import draw_loss_comparison
+from .plotkit import COLOURS, label_of, new_figure, read_losses, save_png, smooth, style_axes, varying_axes
+from .schedule import schedule_text
 
 #: lines per curve panel and panels per curve figure before splitting further
 MAX_LINES = 10
 MAX_PANELS = 12
 #: a curve panel turns to a log scale when its largest value is more than this many times its smallest
 LOG_SPAN = 30.0
-DPI = 110
 #: bump when the suite-level figures change, so existing plots are redrawn
 LAYOUT = 4
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#7f7f7f", "#bcbd22")
 
 
-# -- labels and losses --------------------------------------------------------------
-def _varying(axes: list[str], groups: list[Group]) -> list[str]:
-    return [a for a in axes if len({show_value(g.coords.get(a)) for g in groups}) > 1]
+
+#: per-term columns drawn under each network's total (ganbench.losslog), with their legend names
+D_TERMS = {"loss_d_real": "on real images", "loss_d_fake": "on fakes", "aux_d": "auxiliary classifier"}
+G_TERMS = {"aux_g": "auxiliary classifier"}
 
 
-def label_of(coords: dict[str, object], axes: list[str]) -> str:
-    """A short label from the given axes: "dcgan, latent_dim=16"; names stand alone."""
-    parts = []
-    for a in axes:
-        v = show_value(coords.get(a))
-        parts.append(v if a in ("model", "dataset", "classes", "loss", "optimizer") else f"{a.split('.')[-1]}={v}")
-    return ", ".join(parts)
-
-
-def read_losses(run_dir: Path) -> dict[str, list[float]]:
-    """losses.csv as columns of floats (rows that do not parse, e.g. cut by a crash, skipped)."""
-    cols: dict[str, list[float]] = {}
-    try:
-        with open(run_dir / "losses.csv", newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                try:
-                    values = {k: float(v) for k, v in row.items() if k and v not in (None, "")}
-                except ValueError:
-                    continue
-                if "step" not in values:
-                    continue
-                for k, v in values.items():
-                    cols.setdefault(k, []).append(v)
-    except FileNotFoundError:
-        pass
-    return cols
-
-
-def _smooth(values: list[float], window: int) -> list[float]:
-    """Trailing moving average (the raw curve is drawn faintly underneath)."""
-    out, acc = [], 0.0
-    for i, v in enumerate(values):
-        acc += v
-        if i >= window:
-            acc -= values[i - window]
-        out.append(acc / min(i + 1, window))
-    return out
-
-
-# -- figures ------------------------------------------------------------------------
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def _save(fig: Figure, path: Path) -> None:
-    """PNG through the Agg canvas, written atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _style(ax: Axes) -> None:
-    ax.grid(True, alpha=0.3, linewidth=0.6)
-    ax.spines["top"].set_visible(False)
-    ax.spines["right"].set_visible(False)
+def _terms(cols: dict[str, list[float]], names: dict[str, str], prefix: str = "") -> list[tuple[str, str]]:
+    """(column, legend) of the term columns this run logged, in a fixed order."""
+    out = [(k, v) for k, v in names.items() if k in cols]
+    return out + [(k, k[len(prefix):]) for k in sorted(cols) if prefix and k.startswith(prefix)]
 
 
 def draw_losses(run: RunRecord, label: str, path: Path) -> bool:
     """One run's D and G losses against G step, one panel per network (the reports'
-    "loss plots per network"): the logged values faintly, a moving average on top."""
+    "loss plots per network"): the logged total faintly, a moving average on top, and
+    the terms the run logged apart (D on real and on fake images, each penalty, the
+    auxiliary classifier) as thinner lines under their network's total."""
     cols = read_losses(run.dir)
     steps = cols.get("step", [])
     if not steps:
         return False
     train = run.config.get("train", {})
-    fig = _figure(7.0, 4.6)
+    fig = new_figure(7.0, 5.2)
     axes = fig.subplots(2, 1, sharex=True)
     window = max(1, len(steps) // 25) if len(steps) >= 50 else 1
-    for ax, key, name, colour in ((axes[0], "loss_d", "D", COLOURS[0]), (axes[1], "loss_g", "G", COLOURS[1])):
+    panels = ((axes[0], "loss_d", "D", COLOURS[0], _terms(cols, D_TERMS, "penalty_")),
+              (axes[1], "loss_g", "G", COLOURS[1], _terms(cols, G_TERMS)))
+    for ax, key, name, colour, terms in panels:
         values = cols.get(key, [])
         if values and window > 1:
             ax.plot(steps, values, color=colour, alpha=0.3, linewidth=0.8, label="logged")
-            ax.plot(steps, _smooth(values, window), color=colour, linewidth=1.8,
+            ax.plot(steps, smooth(values, window), color=colour, linewidth=1.8,
                     label=f"moving average of {window} logs")
-            ax.legend(loc="best", fontsize=8, frameon=False)
         elif values:
             ax.plot(steps, values, color=colour, linewidth=1.5, marker="o" if len(steps) <= 30 else None,
-                    markersize=3)
+                    markersize=3, label="total" if terms else None)
+        for i, (col, legend) in enumerate(terms):
+            term = cols[col]
+            ax.plot(steps, smooth(term, window) if window > 1 else term, color=COLOURS[2 + i % (len(COLOURS) - 2)],
+                    linewidth=1.0, label=legend)
+        if values and (window > 1 or terms):
+            ax.legend(loc="best", fontsize=8, frameon=False)
         ax.set_ylabel(f"{name} loss")
-        _style(ax)
+        style_axes(ax)
     axes[1].set_xlabel("G step")
     terms = [train.get("loss", "?"), *([train["aux_loss"]] if train.get("aux_loss") else []),
              *train.get("regularizers", [])]
-    extra = f", {train.get('n_critic')} D steps per G step" if train.get("n_critic", 1) != 1 else ""
-    fig.suptitle(f"{label}, seed {run.seed}\nloss terms: {' + '.join(terms)}{extra}; "
+    fig.suptitle(f"{label}, seed {run.seed}\nloss terms: {' + '.join(terms)}{schedule_text(train)}; "
                  f"each point averages the steps since the previous log", fontsize=10)
-    _save(fig, path)
+    save_png(fig, path)
     return True
 
 
@@ -198,7 +144,7 @@ def _facets(axes: list[str], groups: list[Group]) -> tuple[list[str], list[list[
     comparable. A panel with more than MAX_LINES lines keeps one line per model (or the
     first other axis) and moves the remaining axes into panels; what is still too
     crowded is split in order."""
-    varying = _varying(axes, groups)
+    varying = varying_axes(axes, groups)
     panel_axes = [a for a in varying if a in ("dataset", "classes")]
     line_axes = [a for a in varying if a not in panel_axes]
 
@@ -245,7 +191,7 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
     for c, chunk in enumerate(chunks):
         cols = 1 if len(chunk) == 1 else 2 if len(chunk) <= 4 else 3
         rows = math.ceil(len(chunk) / cols)
-        fig = _figure(7.5 if cols == 1 else 4.6 * cols, 4.4 if rows == 1 else 3.4 * rows + 0.6)
+        fig = new_figure(7.5 if cols == 1 else 4.6 * cols, 4.4 if rows == 1 else 3.4 * rows + 0.6)
         grid = fig.subplots(rows, cols, squeeze=False)
         with_lines = False
         for p, members in enumerate(chunk):
@@ -284,7 +230,7 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
             ax.set_xlabel("G step")
             ax.set_ylabel(score)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            _style(ax)
+            style_axes(ax)
             ax.legend(fontsize=7, frameon=False, loc="best")
         for p in range(len(chunk), rows * cols):
             grid[p // cols][p % cols].set_visible(False)
@@ -297,7 +243,7 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
                      f"★ final evaluation{f_text}, mean and min–max; FID-like scores depend on the sample count"
                      f"{r_text}", fontsize=9)
         name = f"{_slug(score)}_vs_step" + (f"_{c + 1}" if len(chunks) > 1 else "") + ".png"
-        _save(fig, out_dir / name)
+        save_png(fig, out_dir / name)
         made.append(PlotEntry(f"{PLOTS}/{name}", "curve",
                               f"{score} against G step" + (f" ({c + 1}/{len(chunks)})" if len(chunks) > 1 else "")))
     return made
@@ -312,10 +258,10 @@ def draw_throughput(axes: list[str], groups: list[Group], device: str, out_dir: 
     rows = [g for g in groups if any(r.throughput.get("train_img_per_s") for r in g.runs)]
     if not rows:
         return []
-    varying = _varying(axes, rows) or axes
+    varying = varying_axes(axes, rows) or axes
     labels = [label_of(g.coords, varying) for g in rows]
     height = 1.6 + 0.32 * len(rows)
-    fig = _figure(11.0, height)
+    fig = new_figure(11.0, height)
     axs = fig.subplots(1, 3, sharey=True)
     ys = list(range(len(rows)))
     for ax, (key, title, better) in zip(axs, panels):
@@ -349,7 +295,7 @@ def draw_throughput(axes: list[str], groups: list[Group], device: str, out_dir: 
     axs[0].set_yticks(ys, labels, fontsize=8)
     axs[0].invert_yaxis()
     fig.suptitle(f"Throughput per group on {device} (mean over seeds, whiskers: std)", fontsize=10)
-    _save(fig, out_dir / "throughput.png")
+    save_png(fig, out_dir / "throughput.png")
     return [PlotEntry(f"{PLOTS}/throughput.png", "throughput", "Throughput per group")]
 
 
@@ -361,10 +307,11 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _fingerprint(runs: list[RunRecord], suite_dir: Path, extra: list[object]) -> str:
+def _fingerprint(runs: list[RunRecord], suite_dir: Path, extra: list[object], more: tuple[str, ...] = ()) -> str:
     """Identity of every input file a suite-level plot reads (name, size, mtime): the runs'
-    files and the suite's reference records."""
-    paths = [(r.run_id, r.dir / name) for r in runs for name in ("evals.jsonl", "throughput.json", "config.json")]
+    files (and `more` of them) and the suite's reference records."""
+    paths = [(r.run_id, r.dir / name) for r in runs
+             for name in ("evals.jsonl", "throughput.json", "config.json", *more)]
     paths += [(REFERENCES, p) for p in sorted((suite_dir / REFERENCES).glob("*.json"))]
     items = []
     for owner, p in paths:
@@ -386,7 +333,7 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
     (out_dir / "losses").mkdir(parents=True, exist_ok=True)
     old = read_json(out_dir / INDEX, {}) or {}
     axes, groups = suite.axes, suite.current
-    varying = _varying(axes, groups)
+    varying = varying_axes(axes, groups)
     entries: list[PlotEntry] = []
     for g in suite.groups:
         label = label_of(g.coords, axes) + (" (stale config)" if g.stale else "")
@@ -400,8 +347,10 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
                                          r.run_id, short, r.seed))
     primary = suite.primary
     higher = score_directions(plugins).get(primary)
-    key = _fingerprint(suite.runs, suite.dir, [primary, higher, suite.device, LAYOUT])
-    previous = [PlotEntry.from_dict(e) for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput")]
+    compare = list(suite.provenance.get("compare_losses") or [])
+    key = _fingerprint(suite.runs, suite.dir, [primary, higher, suite.device, LAYOUT, compare],
+                       ("losses.csv",) if compare else ())
+    previous = [PlotEntry.from_dict(e) for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput", "loss-curve")]
     if old.get("inputs") == key and all((suite.dir / e.path).is_file() for e in previous):
         entries = previous + entries
     else:
@@ -409,6 +358,8 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
         if primary:
             suite_level += draw_curves(axes, groups, primary, higher, out_dir, suite.references)
         suite_level += draw_throughput(axes, groups, suite.device, out_dir)
+        for column in suite.provenance.get("compare_losses") or []:
+            suite_level += draw_loss_comparison(axes, groups, column, out_dir)
         entries = suite_level + entries
     keep = {suite.dir / e.path for e in entries}
     for stale in [*out_dir.glob("*.png"), *(out_dir / "losses").glob("*.png")]:

@@ -62,8 +62,9 @@ DISJOINT = {"train": ("test", "val"), "test": ("train", "val"), "val": ("train",
 #: the untrained G's key (budget, optimisation, losses, logging and pictures)
 NOT_AT_STEP_0 = frozenset({"steps", "n_critic", "loss", "aux_loss", "regularizers", "optimizer", "lr_g", "lr_d",
                            "betas_g", "betas_d", "weight_decay", "label_smoothing", "compile", "threads", "device",
-                           "log_every", "eval_every", "sample_every", "checkpoint_every", "num_final_images",
-                           "grid_size", "seed"})
+                           "log_every", "eval_every", "sample_every", "checkpoint_every", "num_final_images", "num_best_images",
+                           "grid_size", "seed", "g_steps", "balance", "balance_threshold", "critic_warmup",
+                           "d_update", "smooth_g_target"})
 
 
 # -- what the board reads -------------------------------------------------------------

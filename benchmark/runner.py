@@ -150,7 +150,8 @@ def provenance(suite: Suite, device: str) -> dict[str, Any]:
             "cpu_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "command": " ".join(shlex.quote(a) for a in ["ganbench", *sys.argv[1:]])
             if sys.argv and "ganbench" in sys.argv[0] else "",
-            "primary": suite.primary, "axes": list(suite.axes)}
+            "primary": suite.primary, "axes": list(suite.axes),
+            "reported": [r.as_dict() for r in suite.reported], "compare_losses": suite.compare_losses}
 
 
 def device_name(suite: Suite) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import torch
 
+from .best_images import save_best_images
 from .artifacts import (THUMB_IMAGES, best_evaluation, grid_columns, save_final_images, save_grid, truncate_after,
                         write_gif)
 from .data import DataCache
@@ -152,6 +153,8 @@ class _Run:
             images, labels = trainer.sampler(t.num_final_images, seed=t.seed + FINAL_IMAGES_SEED_OFFSET)(
                 t.num_final_images)
             save_final_images(images, labels, real.class_names, self.dir / "final")
+        if t.num_best_images:
+            save_best_images(trainer, t.num_best_images, t.seed, real.class_names, self.dir / "final" / "best")
         write_gif(sorted((self.dir / "samples").glob("step_*.png")), self.dir / "progress.gif")
         save_grid(trainer.sample_grid()[:THUMB_IMAGES], self.dir / "thumb.png", nrow=4)
         # probes last: they train a few extra steps whose updates are thrown away

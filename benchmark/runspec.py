@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .config import MetricsConfig, TrainConfig, checked_reference_options, field_types, from_dict, to_dict
+from .config import (MetricsConfig, TrainConfig, checked_reference_options, field_types, from_dict, standard_protocol,
+                     to_dict)
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
+from .schedule import check_training_options
 from .specs import DatasetSpec, ModelSpec
 
 #: what a run's identity (the run id's hash) leaves out: the evaluation settings (a change
@@ -27,7 +29,26 @@ from .specs import DatasetSpec, ModelSpec
 #: train.eval_every changes no weight.
 NOT_HASHED_TABLES = ("metrics",)
 NOT_HASHED = {("train", k) for k in ("steps", "log_every", "checkpoint_every", "device", "eval_every",
-                                     "sample_every", "num_final_images", "grid_size")}
+                                     "sample_every", "num_final_images", "num_best_images", "grid_size")}
+#: options added after run ids were first published, left out of the hash while at this
+#: default, so adding an option to the harness or a plugin never renames the runs that
+#: exist: (table, ..., key) -> default; "*" matches any name (("models", "*", "dropout"): 0.0)
+HASH_NEUTRAL: dict[tuple[str, ...], Any] = {}
+# the update schedules, D's separate updates and G-target smoothing (ganbench.schedule)
+HASH_NEUTRAL.update({("train", "g_steps"): 1, ("train", "balance"): "none", ("train", "balance_threshold"): 0.5,
+                     ("train", "critic_warmup"): "none", ("train", "d_update"): "joint",
+                     ("train", "smooth_g_target"): False})
+#: the DCGAN family's network options (plugins/dcgan.py ConvNetOptions), per family because
+#: gan and acgan already hash a "dropout" of their own
+HASH_NEUTRAL.update({("models", family, key): default for family in ("dcgan", "wgan", "wgan-gp")
+                     for key, default in {"g_input": "conv", "g_channels": [], "g_kernel": 4, "g_norm": "batch",
+                                          "g_activation": "relu", "g_slope": 0.2, "d_channels": [],
+                                          "d_strides": [], "d_kernel": 4, "d_norm_first": False,
+                                          "d_slope": 0.2, "dropout": 0.0, "dropout_at": "every",
+                                          "d_output": "conv", "d_dense": []}.items()})
+HASH_NEUTRAL[("models", "wgan", "d_norm")] = "batch"
+HASH_NEUTRAL[("models", "sagan", "g_attention_at")] = "half"
+HASH_NEUTRAL[("models", "sagan", "d_norm")] = "none"
 
 
 def show_value(v: Any) -> str:
@@ -77,6 +98,10 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
     metrics_raw = raw.get("metrics", {})
     metrics = from_dict(MetricsConfig, {k: v for k, v in metrics_raw.items() if k in field_types(MetricsConfig)},
                         f"{where}: metrics")
+    standard = metrics.protocol == "standard"  # ganbench's protocol in place of the suite's own
+    if standard:
+        metrics = standard_protocol(metrics)
+        metrics = replace(metrics, eval_num_samples=min(metrics.eval_num_samples, metrics.num_samples))
     model_opts = from_dict(model.options, raw.get("models", {}).get(model_name), f"{where}: models.{model_name}") \
         if model.options else None
     dataset_opts = from_dict(dataset.options, raw.get("datasets", {}).get(dataset_name),
@@ -96,6 +121,8 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
         mspec = plugins.metrics.get(m, where=f"{where}: metrics.names")
         metric_opts[m] = from_dict(mspec.options, metrics_raw.get(m), f"{where}: metrics.{m}") \
             if mspec.options else None
+        if standard and metric_opts[m] is not None:
+            metric_opts[m] = standard_protocol(metric_opts[m])
     opt_spec = plugins.optimizers.get(train.optimizer, where=f"{where}: train.optimizer")
     optimizer_opts = from_dict(opt_spec.options, raw.get("optimizers", {}).get(train.optimizer),
                                f"{where}: optimizers.{train.optimizer}") if opt_spec.options else None
@@ -111,6 +138,13 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
         if metrics.primary not in known:
             raise GanbenchError(f"metrics.primary '{metrics.primary}' is not a score of the chosen metrics"
                                 f"{did_you_mean(metrics.primary, known)}", where=f"{where}: metrics.primary")
+    if metrics.headline == "best" and (train.eval_every <= 0 or metrics.eval_num_samples != metrics.num_samples):
+        raise GanbenchError(
+            f"metrics.headline = \"best\" ranks the best evaluation over training, but train.eval_every = "
+            f"{train.eval_every} and eval_num_samples = {metrics.eval_num_samples} vs num_samples = "
+            f"{metrics.num_samples}: the evaluations would not share the final protocol",
+            where=f"{where}: metrics.headline",
+            hint="set train.eval_every > 0 and metrics.eval_num_samples equal to metrics.num_samples")
     resolved = {
         "suite": suite, "model": model_name, "dataset": dataset_name,
         "train": to_dict(train),
@@ -169,6 +203,9 @@ def check_compatibility(plugins: Plugins, where: str, model: ModelSpec, dataset:
         raise GanbenchError(f"train.label_smoothing has no meaning for the '{train.loss}' loss (it has no targets)",
                             where=f"{where}: train.label_smoothing",
                             hint="set label_smoothing = 0 for this run (an [[override]] can do it per model)")
+    check_training_options(train, plugins.losses.get(train.loss),
+                           plugins.losses.get(train.aux_loss) if train.aux_loss else None,
+                           [plugins.losses.get(r) for r in train.regularizers], where=f"{where}: train")
     if "aux_classifier" in traits and not train.aux_loss:
         raise GanbenchError(f"model '{model.name}' has an auxiliary classifier head but train.aux_loss is empty",
                             where=f"{where}: train.aux_loss", hint="set aux_loss = \"aux-ce\"")
@@ -203,7 +240,19 @@ def config_hash(resolved: dict[str, Any]) -> str:
         data.pop(table, None)
     for table, key in NOT_HASHED:
         data.get(table, {}).pop(key, None)
+    for (*path, key), default in HASH_NEUTRAL.items():
+        for table in _tables(data, path):
+            if key in table and table[key] == default:
+                del table[key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _tables(data: dict[str, Any], path: list[str]) -> list[dict[str, Any]]:
+    """The nested dicts of `data` at `path` ("*": every entry of that level)."""
+    level = [data]
+    for name in path:
+        level = [t for d in level for t in (d.values() if name == "*" else [d.get(name)]) if isinstance(t, dict)]
+    return level
 
 
 def make_run_id(coords: dict[str, Any], resolved: dict[str, Any]) -> str:

@@ -107,6 +107,11 @@ class LossSpec:
     requires / refuses: model traits this term needs or cannot work with.
     label_smoothing: False for losses without targets (wasserstein, hinge), so that
     train.label_smoothing > 0 with them is a validation error rather than a run failure.
+    Optional per-term forms of an adversarial loss, whose sum must equal d_loss:
+    d_loss_real(real_scores, real_target, options) and d_loss_fake(fake_scores, options)
+    let D be updated on each half apart (train.d_update = "separate") and are logged as
+    loss_d_real / loss_d_fake; g_loss_target(fake_scores, real_scores, target, options)
+    is g_loss with G's target moved to ``target`` (train.smooth_g_target).
     """
 
     name: str
@@ -116,6 +121,9 @@ class LossSpec:
     g_loss: Optional[Callable[..., Any]] = None
     penalty: Optional[Callable[..., Any]] = None
     after_d_step: Optional[Callable[..., Any]] = None
+    d_loss_real: Optional[Callable[..., Any]] = None
+    d_loss_fake: Optional[Callable[..., Any]] = None
+    g_loss_target: Optional[Callable[..., Any]] = None
     options: type | None = None
     needs_real_for_g: bool = False
     needs_labels: bool = False

@@ -7,7 +7,6 @@ anything trains; every error names the file and the key path.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -25,9 +24,16 @@ else:  # pragma: no cover
 from .config import (MetricsConfig, TrainConfig, check_field, check_type, field_types)
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
+from .reported import Reported, check_reported
 from .runspec import RunSpec, build_spec, show_value
+from .tables import merge, nest, set_path, without
+from .variants import Variant, check_variants
 
-TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losses", "optimizers", "override")
+TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losses", "optimizers", "variants",
+             "override", "reported")
+LISTS = ("override", "reported")
+#: [suite] keys; compare_losses: losses.csv columns drawn for every row on one panel (loss_compare.py)
+SUITE_KEYS = ("name", "description", "compare_losses")  # arrays of tables: [[override]], [[reported]]
 PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers"}
 #: run coordinates and the key path each one sets ("classes" goes to the run's data set)
 COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "loss": ("train", "loss"),
@@ -44,6 +50,8 @@ class Suite:
     runs: list[RunSpec]
     text: str
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    reported: list[Reported] = field(default_factory=list)  # a report's published numbers
+    compare_losses: list[str] = field(default_factory=list)  # losses.csv columns drawn across rows
 
     @property
     def hash(self) -> str:
@@ -62,41 +70,6 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _set_path(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        nxt = d.setdefault(key, {})
-        if not isinstance(nxt, dict):
-            raise GanbenchError(f"'{key}' is a value, not a table", where=".".join(path))
-        d = nxt
-    d[path[-1]] = value
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in top.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        parts = tuple(key.split("."))
-        if isinstance(value, dict):
-            value = _nest(value) if any("." in k for k in value) else value
-        existing = out
-        for p in parts[:-1]:
-            existing = existing.setdefault(p, {})
-        if isinstance(value, dict) and isinstance(existing.get(parts[-1]), dict):
-            existing[parts[-1]] = _merge(existing[parts[-1]], value)
-        else:
-            existing[parts[-1]] = value
-    return out
-
-
 class SuiteLoader:
     """Turns a suite file (plus --set / --filter) into validated RunSpecs."""
 
@@ -104,6 +77,8 @@ class SuiteLoader:
         self.plugins = plugins
         self.path = Path(path)
         self.file = str(path)
+        self._variants: dict[str, Variant] = {}
+        self._cli: dict[str, Any] = {}  # --set values outside [matrix]: applied over everything in the file
         if text is None:
             try:
                 text = self.path.read_text(encoding="utf-8")
@@ -132,9 +107,13 @@ class SuiteLoader:
             path = tuple(key.split("."))
             if path[0] == "matrix" and len(path) > 1:  # matrix."train.n_critic" or matrix.train.n_critic
                 path = ("matrix", key[len("matrix."):].strip("\"'"))
-            if path[0] not in TOP_LEVEL or path[0] == "override":
-                raise GanbenchError(f"--set {key}: unknown table '{path[0]}'{did_you_mean(path[0], TOP_LEVEL[:-1])}")
-            _set_path(data, path, parse_value(value.strip()))
+            if path[0] not in TOP_LEVEL or path[0] in LISTS:
+                raise GanbenchError(f"--set {key}: unknown table '{path[0]}'"
+                                    f"{did_you_mean(path[0], [t for t in TOP_LEVEL if t not in LISTS])}",
+                                    hint="--set reaches the tables; edit [[override]] and [[reported]] in the file")
+            set_path(data, path, parse_value(value.strip()))
+            if path[0] not in ("matrix", "suite"):  # the command line's last word (see _resolve)
+                set_path(self._cli, path, parse_value(value.strip()))
         return data
 
     def load(self, sets: list[str] = (), filters: list[str] = ()) -> Suite:
@@ -143,32 +122,52 @@ class SuiteLoader:
             if key not in TOP_LEVEL:
                 raise GanbenchError(f"unknown table '{key}'{did_you_mean(key, TOP_LEVEL)}", where=self.where(key))
         for key in TOP_LEVEL:
-            if key in data and key != "override" and not isinstance(data[key], dict):
+            if key in data and key not in LISTS and not isinstance(data[key], dict):
                 raise GanbenchError(f"expected a table [{key}], found {type(data[key]).__name__}",
                                     where=self.where(key))
         meta = data.get("suite", {})
         for key in meta:
-            if key not in ("name", "description"):
-                raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, ['name', 'description'])}",
+            if key not in SUITE_KEYS:
+                raise GanbenchError(f"unknown key '{key}'{did_you_mean(key, SUITE_KEYS)}",
                                     where=self.where(f"suite.{key}"))
+        check_type(list[str], meta.get("compare_losses", []), self.where("suite.compare_losses"))
         name = meta.get("name", self.path.stem)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise GanbenchError(f"suite.name must be a plain name (letters, digits, - _ .), found {name!r}",
                                 where=self.where("suite.name"))
         self._check_shared(data)
+        self._variants = check_variants(data.get("variants", {}), self.plugins, self.where,
+                                        lambda body, prefix: self._check_shared(body, prefix=prefix))
         axes = self._check_matrix(data.get("matrix", {}))
+        for v in self._variants.values():
+            for axis in v.only:
+                if axis not in axes:
+                    raise GanbenchError(f"'{axis}' is not a matrix axis{did_you_mean(axis, axes)}",
+                                        where=self.where(f"variants.{v.name}.only.{axis}"))
         overrides = self._check_overrides(data.get("override", []), axes)
+        reported = check_reported(data.get("reported", []), axes, self.where)
+        known = {s.name for e in self.plugins.metrics.entries() for s in e.spec.scores}
+        for i, row in enumerate(reported):
+            for score in row.scores:
+                if score not in known:
+                    raise GanbenchError(f"'{score}' is no metric's score{did_you_mean(score, known)}",
+                                        where=self.where(f"reported[{i}].scores.{score}"),
+                                        hint="name the score as ganbench does (ganbench list metrics), so the "
+                                             "reported row lines up with the column")
         runs = []
         seen: dict[str, RunSpec] = {}
         for cell in itertools.product(*axes.values()):
             coords = dict(zip(axes, cell))
+            if coords["model"] in self._variants and not self._variants[coords["model"]].allows(coords):
+                continue  # a variant kept to some cells (its `only`)
             run = self._resolve(name, data, coords, overrides)
             if run.run_id in seen:
                 continue  # two cells resolving to the same config (e.g. an override) are one run
             seen[run.run_id] = run
             runs.append(run)
         runs = self._filter(runs, filters, axes)
-        return Suite(self.path, name, meta.get("description", ""), axes, runs, self.text, data)
+        return Suite(self.path, name, meta.get("description", ""), axes, runs, self.text, data, reported,
+                     list(meta.get("compare_losses", [])))
 
     # -- validation of the shared tables -------------------------------------
     def _check_partial(self, cls: type, table: Any, where: str) -> None:
@@ -259,14 +258,15 @@ class SuiteLoader:
         path = self._axis_path(axis, where)
         if axis == "model":
             check_type(str, value, self.where(where))
-            self.plugins.models.get(value, where=self.where(where))
+            if value not in self._variants:
+                self.plugins.models.get(value, where=self.where(where))
         elif axis == "dataset":
             check_type(str, value, self.where(where))
             self.plugins.datasets.get(value, where=self.where(where))
         elif axis == "classes":
             check_type(list[str | int], value, self.where(where))
         else:
-            table = _nest({".".join(path): value})
+            table = nest({".".join(path): value})
             try:
                 self._check_shared(table)
             except GanbenchError as exc:
@@ -333,28 +333,40 @@ class SuiteLoader:
     def _resolve(self, suite: str, data: dict[str, Any], cell: dict[str, Any],
                  overrides: list[dict[str, Any]]) -> RunSpec:
         model_name, dataset_name = cell["model"], cell["dataset"]
+        variant = self._variants.get(model_name)
+        if variant is not None:  # a named variant: its model's recipe, then its own tables
+            model_name = variant.model
         model = self.plugins.models.get(model_name)
         # a recipe holds [train] keys, and may hold plugin tables its paper fixes too
         # (e.g. optimizers.sgd.momentum): both are the weakest layer under the suite's
         raw: dict[str, Any] = {"train": {k: v for k, v in model.recipe.items() if k not in PLUGIN_TABLES},
                                **{k: v for k, v in model.recipe.items() if k in PLUGIN_TABLES}}
-        raw = _merge(raw, {k: data[k] for k in ("train", "metrics", *PLUGIN_TABLES) if k in data})
+        raw = merge(raw, {k: data[k] for k in ("train", "metrics", *PLUGIN_TABLES) if k in data})
+        if variant is not None:
+            raw = merge(raw, variant.body)
         for axis, value in cell.items():
             if axis in ("model", "dataset"):
                 continue
             if axis == "classes":
-                raw = _merge(raw, {"datasets": {dataset_name: {"classes": value}}})
+                raw = merge(raw, {"datasets": {dataset_name: {"classes": value}}})
             else:
-                raw = _merge(raw, _nest({".".join(self._axis_path(axis, axis)): value}))
+                raw = merge(raw, nest({".".join(self._axis_path(axis, axis)): value}))
         for ov in overrides:
             if self._matches(ov["match"], cell):
-                raw = _merge(raw, _nest(ov["body"]) if any("." in k for k in ov["body"]) else ov["body"])
+                raw = merge(raw, nest(ov["body"]) if any("." in k for k in ov["body"]) else ov["body"])
+        # --set is the command line's last word, over variants and overrides (a shrunk budget
+        # shrinks every model's), but never over a matrix axis the cell sets
+        paths = [self._axis_path(a, a) if a != "classes" else ("datasets", dataset_name, "classes") for a in cell]
+        raw = merge(raw, without(self._cli, [p for p in paths if p and p[0] not in ("model", "dataset")]))
         label = ", ".join(f"{k}={show_value(v)}" for k, v in cell.items())
 
         def coords(resolved: dict[str, Any]) -> dict[str, Any]:
             """Each axis's resolved value (a recipe or an override may have set it)."""
             out = {}
             for axis in cell:
+                if axis == "model":  # a variant's name, not the registered model it is
+                    out[axis] = cell[axis]
+                    continue
                 path = ("datasets", dataset_name, "classes") if axis == "classes" else self._axis_path(axis, axis)
                 value: Any = resolved
                 for p in path:

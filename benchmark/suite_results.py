@@ -22,7 +22,7 @@ from .runspec import show_value
 
 #: [train] keys that change no weight (logs, checkpoints, pictures, the evaluation cadence: evaluations
 #: run under their own RNG) and the device: runs differing only in these still share a row
-NEUTRAL = frozenset({"log_every", "checkpoint_every", "eval_every", "sample_every", "num_final_images",
+NEUTRAL = frozenset({"log_every", "checkpoint_every", "eval_every", "sample_every", "num_final_images", "num_best_images",
                      "grid_size", "device"})
 
 

@@ -1,13 +1,16 @@
 """The one training loop every model shares.
 
-n_critic D steps per G step; the last D step's fake batch is reused for the G step
-(the same images G is then graded on, as in the DCGAN reference loop). Batches are
-indexed from a uint8 tensor already on the device. Losses are accumulated on the
-device and read only at log intervals, the only host syncs in the loop.
+Each G step is preceded by the D updates its schedule plans (:mod:`ganbench.schedule`:
+n_critic, g_steps, the WGAN warm-up, or the loss-threshold rule); the last D update's
+fake batch is reused for the G step (the same images G is then graded on, as in the
+DCGAN reference loop), and a G step without one (g_steps, d_update = "separate") draws
+fresh latents. Batches are indexed from a uint8 tensor already on the device. Losses
+are accumulated on the device (:mod:`ganbench.losslog`) and read only at log intervals,
+the only host syncs in the loop; the threshold rule adds one per iteration (its
+decision is the losses' value).
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import math
@@ -23,14 +26,15 @@ from torch import nn
 
 from .ema import EMA, describe_generator
 from .errors import GanbenchError
-from .sampling import make_generator, sample_latent, to_float
+from .losslog import LossLog, term_columns
+from .sampling import make_generator, sample_latent
 from .plugins import Plugins
 from .runspec import RunSpec
+from .schedule import check_training_options
 from .specs import ImageData, LossSpec, ModelContext
+from .updates import Diverged, UpdateSteps
 
-
-class Diverged(Exception):
-    """A loss or a score became NaN or infinite."""
+__all__ = ["Callbacks", "Diverged", "Trainer", "TrainState", "load_checkpoint", "save_checkpoint"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,13 +58,6 @@ def use_channels_last(setting: Optional[bool], *nets: nn.Module) -> bool:
     return any(p.dim() == 4 for net in nets for p in net.parameters())
 
 
-def split_output(out: Any) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """D returns scores, or (scores, class logits) with an auxiliary classifier."""
-    if isinstance(out, (tuple, list)):
-        return out[0], out[1]
-    return out, None
-
-
 @dataclass
 class Callbacks:
     """How the loop talks to the outside (results writer, hooks, progress bar)."""
@@ -78,7 +75,7 @@ class TrainState:
     images_seen: int = 0
 
 
-class Trainer:
+class Trainer(UpdateSteps):
     """Builds G, D, optimizers and loss terms for one run and trains them."""
 
     def __init__(self, plugins: Plugins, run: RunSpec, data: ImageData, device: torch.device):
@@ -107,17 +104,21 @@ class Trainer:
         self.adv: LossSpec = plugins.losses.get(t.loss)
         self.aux: Optional[LossSpec] = plugins.losses.get(t.aux_loss) if t.aux_loss else None
         self.regs: list[LossSpec] = [plugins.losses.get(r) for r in t.regularizers]
+        check_training_options(t, self.adv, self.aux, self.regs)
         self.loss_opts = run.loss_options
         self.ema = EMA(self.G, t.ema_decay, t.ema_rampup) if t.ema else None
         self.real_target = 1.0 - t.label_smoothing
+        # None: G's plain loss, as without smoothing (smooth_g_target at label_smoothing 0 is a no-op)
+        self.g_target = self.real_target if t.smooth_g_target and t.label_smoothing > 0 else None
         self.gen = torch.Generator(device=device).manual_seed(t.seed)
         self.images = data.images.to(device)
         self.labels = data.labels.to(device)
         self.class_pool = torch.unique(self.labels) if self.conditional else None
         self.perm = torch.empty(0, dtype=torch.long, device=device)
         self.pos = 0
-        self.acc = torch.zeros(4, device=device)  # loss_d, loss_g, d_real, d_fake
-        self.acc_n = 0
+        self.log = LossLog(*term_columns(self.adv, self.aux, self.regs), device)
+        self.images_drawn = 0  # real images D was shown (images_seen's source)
+        self._last: Optional[tuple[Any, ...]] = None
         self.state = TrainState()
         self.use_amp = t.precision != "fp32" and device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
@@ -137,32 +138,6 @@ class Trainer:
         """Wait for the device's queued work (a no-op on CPU), before reading a clock."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.use_amp:
-            return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
-        return contextlib.nullcontext()
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        b = self.cfg.batch_size
-        n = len(self.images)
-        if self.pos + b > len(self.perm):
-            self.perm = torch.randperm(n, device=self.device, generator=self.gen)
-            if n < b:  # tiny data sets: repeat the permutation to fill a batch
-                reps = math.ceil(b / n)
-                self.perm = torch.cat([torch.randperm(n, device=self.device, generator=self.gen)
-                                       for _ in range(reps)])
-            self.pos = 0
-        idx = self.perm[self.pos:self.pos + b]
-        self.pos += b
-        x = to_float(self.images[idx]).contiguous(memory_format=self.fmt)
-        return x, self.labels[idx]
-
-    def fake_labels(self, n: int, gen: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
-        if not self.conditional:
-            return None
-        pick = torch.randint(len(self.class_pool), (n,), device=self.device, generator=gen or self.gen)
-        return self.class_pool[pick]
 
     def sampling_model(self) -> nn.Module:
         if self.ema is None:
@@ -191,73 +166,6 @@ class Trainer:
         G.train(was)
         return x.cpu()
 
-    # -- one iteration ------------------------------------------------------
-    def d_step(self, keep_graph: bool) -> torch.Tensor:
-        t = self.cfg
-        real, y_real = self.next_batch()
-        z = sample_latent(t.batch_size, t.latent_dim, t.latent_dist, self.device, self.gen)
-        y_fake = self.fake_labels(t.batch_size)
-        with torch.set_grad_enabled(keep_graph), self.autocast():
-            fake = self.G_step(z, y_fake)
-        with self.autocast():
-            real_s, real_c = split_output(self.D_step(real, y_real if self.conditional else None))
-            fake_s, fake_c = split_output(self.D_step(fake.detach(), y_fake))
-            loss = self.adv.d_loss(real_s.float(), fake_s.float(), self.real_target, self.loss_opts.get(self.adv.name))
-            if self.aux is not None:
-                loss = loss + self.aux.d_loss(real_c.float(), fake_c.float(), y_real, y_fake,
-                                              self.loss_opts.get(self.aux.name))
-        for reg in self.regs:
-            if reg.penalty is not None:
-                # the eager D: a penalty differentiates D's gradient, and compiled graphs
-                # (aot_autograd) do not support double backward
-                loss = loss + reg.penalty(self.D, real, fake.detach(), y_real if self.conditional else None,
-                                          y_fake, self.loss_opts.get(reg.name))
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.opt_d)
-        self.scaler.update()
-        for reg in self.regs:
-            if reg.after_d_step is not None:
-                reg.after_d_step(self.D, self.loss_opts.get(reg.name))
-        self._last = (fake, y_fake, real, y_real)
-        self.acc[0] += loss.detach().float() / t.n_critic
-        self.acc[2] += real_s.detach().float().mean() / t.n_critic
-        self.acc[3] += fake_s.detach().float().mean() / t.n_critic
-        return loss
-
-    def g_step(self) -> torch.Tensor:
-        fake, y_fake, real, y_real = self._last
-        self.D.requires_grad_(False)  # no D weight gradients in the G step
-        try:
-            with self.autocast():
-                fake_s, fake_c = split_output(self.D_step(fake, y_fake))
-                real_s = None
-                if self.adv.needs_real_for_g:
-                    with torch.no_grad():
-                        real_s = split_output(self.D_step(real, y_real if self.conditional else None))[0].float()
-                loss = self.adv.g_loss(fake_s.float(), real_s, self.loss_opts.get(self.adv.name))
-                if self.aux is not None:
-                    loss = loss + self.aux.g_loss(fake_c.float(), y_fake, self.loss_opts.get(self.aux.name))
-            self.opt_g.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.opt_g)
-            self.scaler.update()
-        finally:
-            self.D.requires_grad_(True)
-        self._last = None
-        self.acc[1] += loss.detach().float()
-        return loss
-
-    def train_step(self) -> None:
-        for i in range(self.cfg.n_critic):
-            self.d_step(keep_graph=i == self.cfg.n_critic - 1)
-        self.g_step()
-        self.state.step += 1
-        if self.ema is not None:
-            start = self.cfg.ema_start
-            self.ema.update(self.G, self.state.step - start, copy_only=self.state.step <= start)
-        self.acc_n += 1
-
     # -- checkpoints --------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -271,6 +179,7 @@ class Trainer:
             "device": self.device.type,  # a run resumes only on the kind of device it started on
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "perm": self.perm, "pos": self.pos, "acc": self.acc, "acc_n": self.acc_n,
+            "log": self.log.state_dict(),
         }
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
@@ -295,7 +204,7 @@ class Trainer:
         if self.device.type == "cuda" and isinstance(sd.get("cuda_rng"), torch.Tensor):
             torch.cuda.set_rng_state(sd["cuda_rng"], self.device)
         self.perm, self.pos = sd["perm"].to(self.device), int(sd["pos"])
-        self.acc, self.acc_n = sd["acc"].to(self.device), int(sd["acc_n"])
+        self.log.load_state_dict(sd["acc"], int(sd["acc_n"]), sd.get("log"))
         self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]))
 
     # -- the loop ------------------------------------------------------------
@@ -306,16 +215,16 @@ class Trainer:
         KeyboardInterrupt raised, so the run resumes from there."""
         t = self.cfg
         sample_every = t.sample_every or max(1, t.steps // 10)
-        imgs_per_step = t.batch_size * t.n_critic
         if self.state.step == 0:
             cb.on_sample(0, self.sample_grid())
         t0 = time.perf_counter()
         window_start, window_images = t0, 0
         while self.state.step < t.steps:
+            drawn = self.images_drawn
             self.train_step()
             step = self.state.step
-            window_images += imgs_per_step
-            self.state.images_seen += imgs_per_step
+            window_images += self.images_drawn - drawn
+            self.state.images_seen += self.images_drawn - drawn
             if should_stop():
                 self.state.train_seconds += time.perf_counter() - window_start
                 cb.on_checkpoint(step, self.state_dict())
@@ -326,15 +235,12 @@ class Trainer:
             if not boundary:
                 continue
             if step % t.log_every == 0 or step == t.steps:
-                values = (self.acc / max(self.acc_n, 1)).tolist()  # the host sync
+                losses, idle = self.log.read()  # the host sync; idle: D's columns when D had no update
                 now = time.perf_counter()
                 self.state.train_seconds += now - window_start
                 speed = {"img_per_s": window_images / max(now - window_start, 1e-9),
                          "train_seconds": self.state.train_seconds}
-                losses = dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values))
-                self.acc.zero_()
-                self.acc_n = 0
-                if not all(math.isfinite(v) for v in values):
+                if not all(math.isfinite(v) for k, v in losses.items() if k not in idle):
                     raise Diverged(f"non-finite loss at step {step}: "
                                    + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
                 cb.on_log(step, losses, speed)

@@ -136,24 +136,42 @@ class UpBlock(nn.Module):
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+def norm2d(kind: str, channels: int) -> nn.Module:
+    """batch -> BatchNorm2d, layer -> layer norm over (C, H, W) (GroupNorm with one group), none -> Identity."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
 class DownBlock(nn.Module):
     """Residual discriminator block: (ReLU)-conv3-ReLU-conv3-avgpool, 1x1 shortcut.
 
     first=True is SNGAN's "optimised" first block: no ReLU on the raw image and the
-    shortcut pools before its 1x1 convolution.
+    shortcut pools before its 1x1 convolution. norm ("batch", "layer") follows each of
+    the two convolutions of the residual path (a report's "SN and BN in every conv
+    layer"); the default "none" adds no module, so default blocks are unchanged.
     """
 
-    def __init__(self, cin: int, cout: int, down: bool, sn: bool, first: bool = False):
+    def __init__(self, cin: int, cout: int, down: bool, sn: bool, first: bool = False, norm: str = "none"):
         super().__init__()
         wrap = spectral(sn, xavier=True)
         self.first, self.down = first, down
         self.conv1 = wrap(nn.Conv2d(cin, cout, 3, 1, 1))
         self.conv2 = wrap(nn.Conv2d(cout, cout, 3, 1, 1))
         self.skip = wrap(nn.Conv2d(cin, cout, 1)) if (cin != cout or down) else None
+        self.norm1 = norm2d(norm, cout) if norm != "none" else None
+        self.norm2 = norm2d(norm, cout) if norm != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
+        h = self.conv1(h)
+        if self.norm1 is not None:
+            h = self.norm1(h)
+        h = self.conv2(F.relu(h))
+        if self.norm2 is not None:
+            h = self.norm2(h)
         if self.down:
             h = F.avg_pool2d(h, 2)
         s = x
@@ -239,17 +257,18 @@ class MLPDiscriminator(nn.Module):
 
 class SAGANGenerator(nn.Module):
     """SN-linear z -> (ch, s, s), n residual up-blocks (conditional BN), attention at
-    half the image side, BN-ReLU-SN-conv3x3-tanh."""
+    half the image side (attend_full: on the full-size map, just before the output),
+    BN-ReLU-SN-conv3x3-tanh."""
 
     def __init__(self, latent_dim: int, channels: int, ch: int, start: int, n: int, num_classes: int,
-                 attention: bool):
+                 attention: bool, attend_full: bool = False):
         super().__init__()
         sn = spectral(True, xavier=True)
         self.latent_dim, self.ch, self.start, self.num_classes = latent_dim, ch, start, num_classes
         self.fc = sn(nn.Linear(latent_dim, ch * start * start))
         self.blocks = nn.ModuleList(UpBlock(ch, ch, num_classes, sn=True) for _ in range(n))
-        # the block whose output is half the image side is the next to last one
-        self.attn_after = n - 2 if attention else -1
+        # the block whose output is half the image side is the next to last one; the full side is the last's
+        self.attn_after = (n - 1 if attend_full else n - 2) if attention else -1
         self.attn = SelfAttention(ch) if attention else None
         self.bn = nn.BatchNorm2d(ch)
         self.out = sn(nn.Conv2d(ch, channels, 3, 1, 1))
@@ -270,15 +289,15 @@ class SAGANGenerator(nn.Module):
 class SAGANDiscriminator(nn.Module):
     """Residual down-blocks (the first halves the side, attention follows it), then
     blocks down to 1/2**(n-1) of the side and two at that size, ReLU, global sum pool,
-    SN-linear score, plus the projection <embed(y), h> when conditional."""
+    SN-linear score, plus the projection <embed(y), h> when conditional. norm: see DownBlock."""
 
-    def __init__(self, channels: int, ch: int, n: int, num_classes: int, attention: bool):
+    def __init__(self, channels: int, ch: int, n: int, num_classes: int, attention: bool, norm: str = "none"):
         super().__init__()
         sn = spectral(True, xavier=True)
         self.num_classes = num_classes
-        blocks = [DownBlock(channels, ch, down=True, sn=True, first=True)]
-        blocks += [DownBlock(ch, ch, down=True, sn=True) for _ in range(max(0, n - 2))]
-        blocks += [DownBlock(ch, ch, down=False, sn=True) for _ in range(2)]
+        blocks = [DownBlock(channels, ch, down=True, sn=True, first=True, norm=norm)]
+        blocks += [DownBlock(ch, ch, down=True, sn=True, norm=norm) for _ in range(max(0, n - 2))]
+        blocks += [DownBlock(ch, ch, down=False, sn=True, norm=norm) for _ in range(2)]
         self.blocks = nn.ModuleList(blocks)
         self.attn = SelfAttention(ch) if attention else None
         self.linear = sn(nn.Linear(ch, 1))

@@ -19,7 +19,9 @@ class DigitsOptions(DatasetOptions):
 
     def validate(self) -> None:
         if self.split != "train":
-            raise GanbenchError(f"digits has one split, 'train'; found '{self.split}'")
+            why = ": 'all' is train + test, and digits has no test split" if self.split == "all" else ""
+            raise GanbenchError(f"digits has one split, 'train'; found '{self.split}'{why}",
+                                hint="use split = \"train\" (all 1,797 images)")
 
 
 def load(options: DigitsOptions, cache_dir: str):

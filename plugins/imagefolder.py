@@ -25,7 +25,8 @@ WHERE = f"datasets.{NAME}"
 @dataclass(frozen=True)
 class ImageFolderOptions(DatasetOptions):
     split: str = opt("train", "sub-folder of root holding the class folders when it exists "
-                              "(root/train/<class>/...); with 'train' and no such folder, root itself")
+                              "(root/train/<class>/...); with 'train' and no such folder, root itself; "
+                              "'all' without a root/all folder: root/train's images, then root/test's")
     fit: Literal["center-crop", "stretch", "pad"] = opt(
         "center-crop", "how non-square images become resolution x resolution: crop the centre square, "
                        "stretch, or pad with black (resolution = 0 keeps the native size, which all "
@@ -33,10 +34,19 @@ class ImageFolderOptions(DatasetOptions):
     download: bool = opt(False, "not used: an image folder is never downloaded")
 
 
-def _folder(options: ImageFolderOptions) -> Path:
+#: split "all" without a folder of that name: these split folders, concatenated in this order
+ALL_PARTS = ("train", "test")
+
+
+def _folders(options: ImageFolderOptions) -> list[Path]:
+    """The folders whose class folders the split reads: one, or train and test for 'all'."""
     root = data_root(options, NAME)
     sub = root / options.split
-    return sub if sub.is_dir() else root
+    if sub.is_dir():
+        return [sub]
+    if options.split == "all":
+        return [root / part for part in ALL_PARTS]
+    return [root]
 
 
 def _missing(options: ImageFolderOptions) -> Optional[str]:
@@ -47,6 +57,12 @@ def _missing(options: ImageFolderOptions) -> Optional[str]:
     if not root.is_dir():
         return f"image folder {root} does not exist; {how}"
     sub = root / options.split
+    if not sub.is_dir() and options.split == "all":
+        missing = [str(root / p) for p in ALL_PARTS if not (root / p).is_dir()]
+        if missing:
+            return (f"split 'all' reads {root}/all, or else {' and '.join(str(root / p) for p in ALL_PARTS)} "
+                    f"together; {' and '.join(missing)} do{'es' if len(missing) == 1 else ''} not exist")
+        return None
     if not sub.is_dir() and options.split != "train":
         return f"no split folder {sub} (split = '{options.split}'); create it or pick an existing split"
     return None
@@ -82,15 +98,30 @@ def scan(folder: Path) -> tuple[list[str], list[str], list[int]]:
 def check(options: ImageFolderOptions) -> Optional[str]:
     problem = _missing(options)
     if problem is None:
-        scan(_folder(options))  # raises for an empty class or a folder without classes
+        scan_all(_folders(options))  # raises for an empty class or a folder without classes
     return problem
+
+
+def scan_all(folders: list[Path]) -> tuple[list[str], list[str], list[int]]:
+    """:func:`scan` of each folder, concatenated; the folders must hold the same classes
+    (a class only in train would get a label the test images never have)."""
+    classes, paths, labels = scan(folders[0])
+    for folder in folders[1:]:
+        more_classes, more_paths, more_labels = scan(folder)
+        if more_classes != classes:
+            raise GanbenchError(f"{folders[0]} and {folder} hold different class folders ({', '.join(classes)} "
+                                f"vs {', '.join(more_classes)})", where=WHERE,
+                                hint="give both splits the same class sub-folders")
+        paths += more_paths
+        labels += more_labels
+    return classes, paths, labels
 
 
 def shape(options: ImageFolderOptions) -> tuple[int, int, int]:
     """(C, H, W) from the first image's header; a guess when the folder is not there yet."""
     res = options.resolution
     try:
-        folder = _folder(options)
+        folder = _folders(options)[0]
         first_class = min(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
         first = min(e.path for e in os.scandir(folder / first_class)
                     if not e.name.startswith(".") and e.name.lower().endswith(IMAGE_EXTENSIONS))
@@ -106,11 +137,12 @@ def load(options: ImageFolderOptions, cache_dir: str):
     problem = _missing(options)
     if problem:
         raise ResourceMissing(problem, where=WHERE)
-    folder = _folder(options)
-    classes, paths, labels = scan(folder)
+    folders = _folders(options)
+    classes, paths, labels = scan_all(folders)
     channels = options.channels or image_mode(paths[0])[0]
     res = options.resolution
-    key = {"folder": str(folder.resolve()), "files": file_identity(paths), "classes": classes,
+    where = " + ".join(str(f) for f in folders)
+    key = {"folder": " + ".join(str(f.resolve()) for f in folders), "files": file_identity(paths), "classes": classes,
            "channels": channels, "resolution": res, "fit": options.fit if res else None}
 
     def decode() -> Decoded:
@@ -120,7 +152,7 @@ def load(options: ImageFolderOptions, cache_dir: str):
     data = load_decoded(cache_dir, NAME, key, decode)
     c, h, w = data.images.shape[1:]
     return finish(data.images, data.labels, data.class_names, options, WHERE,
-                  description=f"image folder {folder} ({len(paths):,} images, {len(classes)} classes, "
+                  description=f"image folder {where} ({len(paths):,} images, {len(classes)} classes, "
                               f"{c}x{h}x{w} as decoded)")
 
 

@@ -11,14 +11,17 @@ train.conditional = true, G's batch norms take their gains and biases from the c
 (Miyato & Koyama 2018), as in the paper's class-conditional ImageNet model; without
 it the same networks are unconditional. The paper's own model is for 128x128
 ImageNet; at the resolutions here the blocks keep one width, 4 x ``width`` = 256
-channels, as the SNGAN and BigGAN 32x32 ResNets do.
+channels, as the SNGAN and BigGAN 32x32 ResNets do. For reports that describe a SAGAN with
+batch norm in D too, ``d_norm`` adds it after every conv of D's blocks; the traits stay the
+paper's (no d_batchnorm), so a suite pairing d_norm = "batch" with a per-image penalty
+(gradient-penalty, r1) is not caught by validation: do not.
 torch is imported inside the functions that build or run networks, so that
 `ganbench list`, which loads every plugin, stays fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ganbench import ModelContext, ModelSpec, hookimpl, opt
 
@@ -32,6 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover
 class SAGANOptions:
     width: int = opt(64, "base channel count; every residual block has 4 x width channels (256)", min=2)
     attention: bool = opt(True, "self-attention at half the image side in G and D (off: an SN-ResNet GAN)")
+    g_attention_at: Literal["half", "full"] = opt(
+        "half", "where G's attention sits: on the map of half the image side (before the last up-block, the "
+                "paper's) or on the full-size map just before the output conv")
+    d_norm: Literal["none", "batch", "layer"] = opt(
+        "none", "normalisation after each conv of D's residual blocks (the paper: none, spectral norm only)")
 
 
 def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
@@ -41,8 +49,8 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     c, res = ctx.image_shape[0], ctx.image_shape[1]
     start, n = layout(res)
     ch = 4 * o.width
-    G = SAGANGenerator(ctx.latent_dim, c, ch, start, n, ctx.num_classes, o.attention)
-    D = SAGANDiscriminator(c, ch, n, ctx.num_classes, o.attention)
+    G = SAGANGenerator(ctx.latent_dim, c, ch, start, n, ctx.num_classes, o.attention, o.g_attention_at == "full")
+    D = SAGANDiscriminator(c, ch, n, ctx.num_classes, o.attention, o.d_norm)
     return G, D
 
 

@@ -10,6 +10,10 @@ step, RMSprop with lr 5e-5 and 5 critic steps per G step (Algorithm 1). The pape
 The same networks, but the critic has no batch norm (layer norm, the paper's
 suggestion, or none), a gradient penalty with lambda = 10 on random interpolates
 replaces clipping, Adam lr 1e-4 with betas (0, 0.9), 5 critic steps (Algorithm 1).
+
+Both take DCGAN's network options (dcgan.ConvNetOptions: channel lists, kernels, dense
+layers, norms, dropout), so a report's WGAN can keep its DCGAN's architecture; wgan's
+d_norm = "none" is a clipped critic without batch norm.
 """
 from __future__ import annotations
 
@@ -18,19 +22,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ganbench import ModelContext, ModelSpec, hookimpl, opt
 
-from ganbench_plugins.dcgan import build_discriminator, build_generator
+from ganbench_plugins.dcgan import ConvNetOptions, build_discriminator, build_generator
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 
 @dataclass(frozen=True)
-class WGANOptions:
+class WGANOptions(ConvNetOptions):
     width: int = opt(64, "base channel count (DCGAN's 64)", min=1)
+    d_norm: Literal["batch", "layer", "none"] = opt("batch", "critic normalisation (the paper keeps batch norm)")
 
 
 @dataclass(frozen=True)
-class WGANGPOptions:
+class WGANGPOptions(ConvNetOptions):
     width: int = opt(64, "base channel count (DCGAN's 64)", min=1)
     d_norm: Literal["layer", "none"] = opt("layer", "critic normalisation; never batch norm, which breaks "
                                                     "the per-image gradient penalty")
@@ -38,12 +43,14 @@ class WGANGPOptions:
 
 def build_wgan(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     o: WGANOptions = ctx.options or WGANOptions()
-    return build_generator(ctx, o.width), build_discriminator(ctx, o.width, "batch")
+    return (build_generator(ctx, o.width, o, "wgan"),
+            build_discriminator(ctx, o.width, o.d_norm, options=o, family="wgan"))
 
 
 def build_wgan_gp(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     o: WGANGPOptions = ctx.options or WGANGPOptions()
-    return build_generator(ctx, o.width), build_discriminator(ctx, o.width, o.d_norm)
+    return (build_generator(ctx, o.width, o, "wgan-gp"),
+            build_discriminator(ctx, o.width, o.d_norm, options=o, family="wgan-gp"))
 
 
 @hookimpl

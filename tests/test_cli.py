@@ -27,7 +27,8 @@ def test_list_json_names_kind_package_description():
     dcgan = next(r for r in rows if r["name"] == "dcgan")
     assert dcgan == {"name": "dcgan", "kind": "model", "table": "models", "package": "ganbench", "plugin": "dcgan",
                      "description": dcgan["description"], "options": dcgan["options"]} and dcgan["description"]
-    assert {o["name"] for o in dcgan["options"]} == {"width", "d_norm", "spectral_norm"}
+    assert {"width", "d_norm", "spectral_norm", "g_channels", "d_channels", "dropout"} <= \
+        {o["name"] for o in dcgan["options"]}
     kinds = {r["kind"] for r in rows}
     assert {"model", "loss", "dataset", "metric", "optimizer"} <= kinds
     only = json.loads(ganbench("list", "optimizers", "--json").stdout)

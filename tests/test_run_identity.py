@@ -82,3 +82,19 @@ def test_a_shorter_budget_than_a_finished_run_is_refused_before_anything_runs(pl
         _run(plugins, tmp_path, ["train.steps=4"])
     assert "train.steps = 6" in str(err.value)
     assert (tmp_path / "ident" / "provenance.json").read_text() == before
+
+
+def test_an_option_added_later_leaves_existing_run_ids_alone(monkeypatch):
+    """Runs published before an option existed keep their ids while it stays at its default;
+    set to anything else, it is part of the run's identity."""
+    from ganbench import runspec
+
+    before = {"train": {"batch_size": 64}, "models": {"dcgan": {"width": 16}, "sagan": {"width": 8}}}
+    with_defaults = {"train": {"batch_size": 64, "g_steps": 1},
+                     "models": {"dcgan": {"width": 16, "dropout": 0.0}, "sagan": {"width": 8, "dropout": 0.0}}}
+    monkeypatch.setattr(runspec, "HASH_NEUTRAL", {("train", "g_steps"): 1, ("models", "*", "dropout"): 0.0})
+    assert runspec.config_hash(with_defaults) == runspec.config_hash(before)
+    changed = {**with_defaults, "models": {**with_defaults["models"], "sagan": {"width": 8, "dropout": 0.3}}}
+    assert runspec.config_hash(changed) != runspec.config_hash(before)
+    assert runspec.config_hash({**with_defaults, "train": {"batch_size": 64, "g_steps": 2}}) != \
+        runspec.config_hash(before)

@@ -274,5 +274,5 @@ def test_board_renders_plugin_columns_everywhere_and_is_the_json(tmp_path, plugi
     (row,) = data["tables"][0]["rows"]
     assert row["extra"] == {"n_runs": 2} and row["seeds"] == [0, 1] and row["rank"] == 1
     assert list(data) == ["suite", "provenance", "primary", "higher_is_better", "axes", "scores",
-                          "extra_columns", "directions", "tables", "plots", "warnings"]
+                          "extra_columns", "directions", "tables", "plots", "warnings", "headline"]
     assert list(data["tables"][0]) == ["protocol", "rows", "references", "notes"]

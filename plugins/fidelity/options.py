@@ -20,19 +20,19 @@ class FeatureOptions:
 @dataclass(frozen=True)
 class FidOptions(FeatureOptions):
     num_real: int = opt(0, "real reference images (a fixed random subset, seed 0); 0 = the whole reference set",
-                        min=0)
+                        min=0, standard=0)
 
 
 @dataclass(frozen=True)
 class IsOptions(FeatureOptions):
-    splits: int = opt(10, "splits of the generated set (clamped to the sample count)", min=1)
+    splits: int = opt(10, "splits of the generated set (clamped to the sample count)", min=1, standard=10)
 
 
 @dataclass(frozen=True)
 class KidOptions(FidOptions):
-    subsets: int = opt(100, "random subsets averaged", min=1)
+    subsets: int = opt(100, "random subsets averaged", min=1, standard=100)
     subset_size: int = opt(1000, "images per subset, clamped to the smaller sample count (the protocol says so)",
-                           min=2)
+                           min=2, standard=1000)
 
 
 @dataclass(frozen=True)

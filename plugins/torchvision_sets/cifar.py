@@ -14,16 +14,17 @@ from ganbench.data import Decoded, data_root, file_identity, finish, load_decode
 from ganbench.errors import GanbenchError, ResourceMissing
 from ganbench.specs import ImageData
 
-from .common import SplitOptions, download, host_port, not_found
+from .common import ALL_PARTS, SplitOptions, download, host_port, not_found
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+CIFAR_FILES["all"] = [f for part in ALL_PARTS for f in CIFAR_FILES[part]]  # train then test
 
 
 @dataclass(frozen=True)
 class CifarOptions(SplitOptions):
-    """[datasets.cifar10]: the 50,000 training or 10,000 test images."""
+    """[datasets.cifar10]: the 50,000 training or 10,000 test images, or all 60,000."""
 
 
 class ArrayUnpickler(pickle.Unpickler):
@@ -85,7 +86,7 @@ def load(options: Any, cache_dir: str) -> ImageData:
         root = data_root(options, "cifar10")
         from torchvision.datasets import CIFAR10
         download("CIFAR-10", "datasets.cifar10", root, CIFAR_URL,
-                 lambda: CIFAR10(str(root), train=options.split == "train", download=True))
+                 lambda: CIFAR10(str(root), train=options.split != "test", download=True))
         folder = _cifar_dir(options)
         if folder is None:
             raise ResourceMissing(f"CIFAR-10 was downloaded into {root} but its files are not there",
@@ -122,4 +123,5 @@ def load(options: Any, cache_dir: str) -> ImageData:
 
     data = load_decoded(cache_dir, "cifar10", key, decode)
     return finish(data.images, data.labels, data.class_names, options, "datasets.cifar10",
-                  description=f"CIFAR-10 {options.split} ({len(data.images):,} images, 32x32)")
+                  description=f"CIFAR-10 {'train + test' if options.split == 'all' else options.split} "
+                              f"({len(data.images):,} images, 32x32)")

@@ -8,15 +8,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
+from ganbench.config import opt
 from ganbench.data import DatasetOptions
 from ganbench.errors import GanbenchError, ResourceMissing, did_you_mean
+
+
+#: split "all" of a set with a training and a test split: the two concatenated, train first
+#: (report 4 trains each class's GAN on both)
+ALL_PARTS = ("train", "test")
 
 
 @dataclass(frozen=True)
 class SplitOptions(DatasetOptions):
     """Common options plus a check of `split` against the set's own splits."""
 
-    SPLITS: ClassVar[tuple[str, ...]] = ("train", "test")
+    SPLITS: ClassVar[tuple[str, ...]] = ("train", "test", "all")
+    split: str = opt("train", "train | test | all (the training images, then the test images)")
 
     def validate(self) -> None:
         if self.split not in self.SPLITS:

@@ -15,7 +15,7 @@ from ganbench.data import Decoded, data_root, file_identity, finish, load_decode
 from ganbench.errors import GanbenchError, ResourceMissing
 from ganbench.specs import DatasetSpec, ImageData
 
-from .common import SplitOptions, download, host_port, not_found
+from .common import ALL_PARTS, SplitOptions, download, host_port, not_found
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 # torchvision's names, lower-cased like CIFAR-10's ("sneaker"); matching ignores case anyway
@@ -24,16 +24,18 @@ FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sanda
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+#: the IDX splits each option value reads, concatenated in this order
+PARTS = {"train": ("train",), "test": ("test",), "all": ALL_PARTS}
 
 
 @dataclass(frozen=True)
 class MnistOptions(SplitOptions):
-    """[datasets.mnist]: the 60,000 training or 10,000 test images."""
+    """[datasets.mnist]: the 60,000 training or 10,000 test images, or all 70,000."""
 
 
 @dataclass(frozen=True)
 class FashionMnistOptions(SplitOptions):
-    """[datasets.fashion-mnist]: the 60,000 training or 10,000 test images."""
+    """[datasets.fashion-mnist]: the 60,000 training or 10,000 test images, or all 70,000."""
 
 
 def read_idx(path: Path, ndim: int, where: str) -> Any:
@@ -97,12 +99,15 @@ class IdxSet:
         dirs = [root / self.torchvision_name / "raw", root / "raw", root]
         return dirs + ([] if options.root else list(self.system_dirs))
 
-    def find(self, options: Any) -> Optional[tuple[Path, Path]]:
-        for d in self.dirs(options):
-            pair = _idx_pair(d, options.split)
-            if pair:
-                return pair
-        return None
+    def find(self, options: Any) -> Optional[list[tuple[Path, Path]]]:
+        """(images, labels) files of each IDX split the option's split reads, or None."""
+        pairs = []
+        for part in PARTS[options.split]:
+            pair = next((p for p in (_idx_pair(d, part) for d in self.dirs(options)) if p), None)
+            if pair is None:
+                return None
+            pairs.append(pair)
+        return pairs
 
     def check(self, options: Any) -> Optional[str]:
         if self.find(options):
@@ -110,7 +115,7 @@ class IdxSet:
         url = self.url()
         if options.download and online(*host_port(url)):
             return None
-        files = ", ".join(f"{n}[.gz]" for n in IDX_FILES[options.split])
+        files = ", ".join(f"{n}[.gz]" for part in PARTS[options.split] for n in IDX_FILES[part])
         places = [str(d) for d in self.dirs(options)]
         how = f"Copy the IDX files ({url}) into {places[0]}"
         if self.name == "fashion-mnist" and not options.root:
@@ -120,8 +125,8 @@ class IdxSet:
     def load(self, options: Any, cache_dir: str) -> ImageData:
         import torch
 
-        pair = self.find(options)
-        if pair is None:
+        pairs = self.find(options)
+        if pairs is None:
             problem = self.check(options)
             if problem:
                 raise ResourceMissing(problem, where=self.where)
@@ -129,30 +134,39 @@ class IdxSet:
             import torchvision.datasets as tvd
             cls = getattr(tvd, self.torchvision_name)
             download(self.title, self.where, root, self.url(),
-                     lambda: cls(str(root), train=options.split == "train", download=True))
-            pair = self.find(options)
-            if pair is None:
+                     lambda: cls(str(root), train=options.split != "test", download=True))
+            pairs = self.find(options)
+            if pairs is None:
                 raise ResourceMissing(f"{self.title} was downloaded into {root} but its files are not there",
                                       where=self.where)
-        images_path, labels_path = pair
-        key = {"split": options.split, "files": file_identity(pair)}
+        key = {"split": options.split, "files": file_identity([f for pair in pairs for f in pair])}
 
         def decode() -> Decoded:
-            images = read_idx(images_path, 3, self.where)
-            labels = read_idx(labels_path, 1, self.where)
-            if len(labels) != len(images):
-                raise GanbenchError(f"{images_path} has {len(images):,} images but {labels_path} has "
-                                    f"{len(labels):,} labels", where=self.where,
-                                    hint="the two files come from different splits or downloads")
-            if len(labels) and int(labels.max()) >= len(self.classes):
-                raise GanbenchError(f"{labels_path}: labels outside 0..{len(self.classes) - 1}", where=self.where)
+            import numpy as np
+
+            parts = [self.read_pair(*pair) for pair in pairs]
+            images = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+            labels = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
             return Decoded(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long(), self.classes)
 
         data = load_decoded(cache_dir, self.name, key, decode)
         h, w = data.images.shape[2:]
+        split = "train + test" if options.split == "all" else options.split
         return finish(data.images, data.labels, data.class_names, options, self.where,
-                      description=f"{self.title} {options.split} ({len(data.images):,} images, {h}x{w}) "
-                                  f"from {images_path.parent}")
+                      description=f"{self.title} {split} ({len(data.images):,} images, {h}x{w}) "
+                                  f"from {pairs[0][0].parent}")
+
+    def read_pair(self, images_path: Path, labels_path: Path) -> tuple[Any, Any]:
+        """One IDX split's images (N, H, W) and labels (N,), checked against each other."""
+        images = read_idx(images_path, 3, self.where)
+        labels = read_idx(labels_path, 1, self.where)
+        if len(labels) != len(images):
+            raise GanbenchError(f"{images_path} has {len(images):,} images but {labels_path} has "
+                                f"{len(labels):,} labels", where=self.where,
+                                hint="the two files come from different splits or downloads")
+        if len(labels) and int(labels.max()) >= len(self.classes):
+            raise GanbenchError(f"{labels_path}: labels outside 0..{len(self.classes) - 1}", where=self.where)
+        return images, labels
 
     def spec(self, description: str, options: type) -> DatasetSpec:
         return DatasetSpec(self.name, description, load=self.load, options=options, check=self.check,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The CPU-scale runs of the report suites behind results/<suite>/ (issue: evidence a reader trusts).
+# Each is the report suite itself with only the budget, the widths and the metrics changed, all on
+# the command line below, so a rerun reproduces it and a later session resumes it (every run
+# checkpoints; rerunning the same command continues where it stopped).
+#
+#   scripts/cpu_experiments.sh report1     # CIFAR-10 automobile, report 1's nets at a quarter width
+#
+# Data: the CIFAR-10 JPEG copy extracted to $GANBENCH_DATA/cifar10-jpeg (default
+# ~/.cache/ganbench/data/cifar10-jpeg), read as an image folder; it has no test split.
+# One thread per run (train.threads=1), runs one after another: the budget is core-hours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${GANBENCH_DATA:-~/.cache/ganbench/data}
+CIFAR=(--set 'matrix.dataset=["imagefolder"]' --set "datasets.imagefolder.root=\"$DATA/cifar10-jpeg\""
+       --set 'metrics.names=["classifier"]' --set train.threads=1)
+
+case "${1:-}" in
+  report1)
+    # report 1's nets with a quarter of their channels (G 128-64-32-16 from a dense 4x4x128,
+    # D 32-64-128), 5,000 G steps for every model (equal G steps; the report gave the WGANs
+    # 40,000 to DCGAN's 15,000), two seeds, the report's protocol (2,560 vs 2,560, final)
+    ganbench run suites/cifar_automobile.toml --results results "${CIFAR[@]}" \
+      --set 'matrix.seed=[0, 1]' --set train.steps=5000 --set train.eval_every=1000 \
+      --set train.sample_every=500 --set train.checkpoint_every=500 \
+      --set 'models.dcgan.g_channels=[128, 64, 32, 16]' --set 'models.dcgan.d_channels=[32, 64, 128]' \
+      --set 'models.wgan.g_channels=[128, 64, 32, 16]' --set 'models.wgan.d_channels=[32, 64, 128]' \
+      --set 'models.wgan-gp.g_channels=[128, 64, 32, 16]' --set 'models.wgan-gp.d_channels=[32, 64, 128]' \
+      --set models.acgan.width=16 "${@:2}"
+    ;;
+  *)
+    echo "usage: $0 report1 [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    exit 2
+    ;;
+esac
