@@ -106,7 +106,7 @@ REFERENCE_NOTE = ("Reference rows, scored under each table's own protocol and ne
 
 def _table_notes(t: Table) -> list[str]:
     """How each reference row was made, and what a table lacks."""
-    return [f"{r.label}: {r.detail}." for r in t.references if r.detail] + t.notes
+    return list(dict.fromkeys(f"{r.label}: {r.detail}." for r in t.references if r.detail)) + t.notes
 
 
 def _loss_plot_groups(plots: list[PlotEntry]) -> list[tuple[str, list[PlotEntry]]]:
