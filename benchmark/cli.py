@@ -24,6 +24,7 @@ from .config import MetricsConfig, TrainConfig, options_help
 from .errors import GanbenchError
 from .estimate import estimate
 from .leaderboard import ALIASES, FORMATS
+from .plainlog import PlainProgress
 from .plugins import KINDS, Plugins, load_plugins
 from .publish import render
 from .results import get_status
@@ -58,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-run", type=float, default=None, help="GPU share per run (process/ray)")
     p.add_argument("--address", default=None, help="Ray cluster address (ray executor), e.g. auto")
     p.add_argument("--retries", type=int, default=0, help="retry a run whose worker died this many times")
+    p.add_argument("--progress-every", type=float, default=60.0, metavar="SECONDS",
+                   help="when stdout is not a terminal: a plain progress line per run this often (default 60)")
 
     p = sub.add_parser("validate", help="check a suite and print its runs without training")
     _suite_args(p)
@@ -208,6 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
                         transient=False, refresh_per_second=4)
     tasks: dict[str, Any] = {}
+    plain = None if console.is_terminal else PlainProgress(lambda line: progress.console.print(line, markup=False),
+                                                           args.progress_every)
     # queued/running across all workers of the executor, then the finished states
     counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "diverged": 0, "already finished": 0}
 
@@ -224,6 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             counts["queued"], counts["running"] = max(counts["queued"] - 1, 0), counts["running"] + 1
             suite_info()
             tasks[run.run_id] = progress.add_task(f"  {run.run_id[:48]}", total=run.train.steps, info="")
+            if plain is not None:
+                plain.started(run.run_id, run.train.steps)
         elif kind == "run_requeued":  # its worker died; it runs again from its last checkpoint
             run = kw["run"]
             counts["queued"], counts["running"] = counts["queued"] + 1, max(counts["running"] - 1, 0)
@@ -232,6 +239,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.console.print(f"[yellow]retrying[/] {run.run_id}: {escape(str(kw['reason']))}")
             suite_info()
         elif kind == "run_progress":
+            if plain is not None:
+                plain.update(kw["run_id"], kw["step"], kw["extra"])
             tid = tasks.get(kw["run_id"])
             if tid is not None:
                 e = kw["extra"]
@@ -241,6 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(tid, completed=kw["step"], info=info)
         elif kind == "run_finished":
             run, state = kw["run"], kw["state"]
+            if plain is not None:
+                plain.finished(run.run_id)
             counts[state] = counts.get(state, 0) + 1
             counts["running"] = max(counts["running"] - 1, 0)
             if run.run_id in tasks:
