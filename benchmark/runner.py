@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -141,6 +142,15 @@ class SuiteResult:
         return [r for r, s in self.states.items() if s not in ("done",)]
 
 
+def portable_command(argv: list[str]) -> str:
+    """The command line as published: the user's home folder written as ~ (paths ganbench
+    takes expand it back), so a committed command names no machine's user."""
+    home = str(Path.home()).rstrip("/")
+    if not home:
+        return " ".join(shlex.quote(a) for a in argv)
+    return " ".join(re.sub(rf"{re.escape(home)}(?=/|$|[\"'])", "~", shlex.quote(a)) for a in argv)
+
+
 def provenance(suite: Suite, device: str) -> dict[str, Any]:
     import torch
 
@@ -148,7 +158,7 @@ def provenance(suite: Suite, device: str) -> dict[str, Any]:
             "suite_hash": suite.hash, "ganbench": __version__, "git_commit": git_commit(),
             "torch": torch.__version__, "device": device,
             "cpu_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "command": " ".join(shlex.quote(a) for a in ["ganbench", *sys.argv[1:]])
+            "command": portable_command(["ganbench", *sys.argv[1:]])
             if sys.argv and "ganbench" in sys.argv[0] else "",
             "primary": suite.primary, "axes": list(suite.axes),
             "reported": [r.as_dict() for r in suite.reported], "compare_losses": suite.compare_losses}

@@ -164,3 +164,13 @@ def test_the_standard_protocol_is_one_set_away(tmp_path):
     assert std.metric_options["fid"].num_real == 0 and std.metric_options["kid"].subset_size == 1000
     assert std.metric_options["fid"].batch_size == report.metric_options["fid"].batch_size  # not protocol
     assert std.run_id == report.run_id  # the same training: a protocol change rescores, never retrains
+
+
+def test_a_published_command_names_no_home_folder(monkeypatch, tmp_path):
+    from ganbench.runner import portable_command
+
+    monkeypatch.setenv("HOME", str(tmp_path / "someone"))
+    line = portable_command(["ganbench", "run", "s.toml", "--set",
+                             f'datasets.imagefolder.root="{tmp_path}/someone/data/cifar10-jpeg"'])
+    assert str(tmp_path) not in line and "root=\"~/data/cifar10-jpeg\"" in line
+    assert portable_command(["ganbench", f"{tmp_path}/someoneelse/x"]).endswith("someoneelse/x")  # a prefix only
