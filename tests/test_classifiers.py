@@ -190,3 +190,21 @@ def test_a_reference_too_small_to_judge_is_said_so_not_failed(digits):
     enough = digits.images[:400]
     verdict = sanity.check(model, features(model, enough, CPU)[0], digits.shape, lambda x: x, CPU)
     assert verdict.judged and verdict.passed
+
+
+def test_in_class_ratio_compares_samples_filed_under_the_class_with_real_images(digits, tmp_path):
+    """A per-class run (digit 3 only): real 3s score 1, a generator drawing 7s half the time ~0.5;
+    a reference of all classes has no such score."""
+    from dataclasses import replace
+
+    threes = digits.images[digits.labels == 3]
+    sevens = digits.images[digits.labels == 7]
+    real = replace(digits, images=threes, labels=torch.full((len(threes),), 3), fingerprint="threes")
+    out = {}
+    for name, fake in (("real", threes[:100]), ("half", torch.cat([threes[:50], sevens[:50]]))):
+        ctx = _ctx(real, fake, tmp_path, "digits", full=digits, options=ClassifierOptions())
+        out[name], _, _ = evaluate(_plugins(), ctx.config, {"classifier": ctx.options}, ctx)
+    assert out["real"]["in_class_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert out["half"]["in_class_ratio"] == pytest.approx(0.5, abs=0.05)
+    ctx = _ctx(digits, digits.images[:200], tmp_path, "digits", options=ClassifierOptions())
+    assert "in_class_ratio" not in evaluate(_plugins(), ctx.config, {"classifier": ctx.options}, ctx)[0]

@@ -306,6 +306,12 @@ def compute(ctx: "EvalContext") -> dict[str, float]:
         "mode_coverage": float((hist_f[present] >= options.coverage_threshold * share[present]).mean()),
         "class_kl": float((p * np.log(p / q)).sum()),
     }
+    if mapping is not None and present.sum() < k:
+        # a class subset (one GAN per class): how often G's samples are filed under the subset's
+        # classes, as a share of how often the real images of those classes are
+        real_in = float(np.isin(real_p.argmax(1), np.flatnonzero(present)).mean())
+        fake_in = float(np.isin(pred, np.flatnonzero(present)).mean())
+        out["in_class_ratio"] = fake_in / real_in if real_in > 0 else float("nan")
     if ctx.conditional and fake_labels is not None and mapping is not None:
         wanted = np.asarray(mapping)[fake_labels.cpu().numpy()]
         out["class_accuracy"] = float((pred == wanted).mean())
@@ -337,4 +343,6 @@ def ganbench_register_metrics(registry: Any) -> None:
         scores=(Score("fd_classifier", False, "Fréchet distance in the classifier's penultimate features"),
                 Score("mode_coverage", True, "share of classes G produces"),
                 Score("class_kl", False, "KL(real || generated) of predicted class histograms"),
-                Score("class_accuracy", True, "conditional G: share drawn in the requested class"))))
+                Score("class_accuracy", True, "conditional G: share drawn in the requested class"),
+                Score("in_class_ratio", True, "class subsets: share of samples filed under the subset's classes, "
+                                              "over the real images' share (1 = as often as real)"))))
