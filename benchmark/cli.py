@@ -24,7 +24,7 @@ from .config import MetricsConfig, TrainConfig, options_help
 from .errors import GanbenchError
 from .estimate import estimate
 from .leaderboard import ALIASES, FORMATS
-from .plainlog import PlainProgress
+from .plainlog import PlainProgress, duration
 from .plugins import KINDS, Plugins, load_plugins
 from .publish import render
 from .results import get_status
@@ -176,8 +176,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             table.add_row(str(i), r.run_id, *[show_value(r.coords.get(a)) for a in suite.axes], str(r.train.steps))
         console.print(table)
         if est:
-            console.print(f"Estimated time on {est['device']}: training ≈ {_dur(est['train_seconds'])}, "
-                          f"evaluation ≈ {_dur(est['eval_seconds'])} (total ≈ {_dur(est['total_seconds'])}; "
+            console.print(f"Estimated time on {est['device']}: training ≈ {duration(est['train_seconds'])}, "
+                          f"evaluation ≈ {duration(est['eval_seconds'])} (total ≈ {duration(est['total_seconds'])}; "
                           f"{est['basis']})")
     for p in problems:
         err_console.print(f"[bold red]{'MISSING' if p.missing_resource else 'ERROR'}:[/] {escape(p.what)}: {escape(p.message)}",
@@ -189,14 +189,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not args.json:
         console.print(f"[green]ok[/]: {suite.path} is ready to run")
     return 0
-
-
-def _dur(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """90 s, 12 min, 1.5 h: a time as people read it (estimates and ETAs)."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -50,7 +51,7 @@ class PlainProgress:
         if extra.get("img_per_s"):
             line += f", {extra['img_per_s']:.0f} img/s"
         if step > step0 and now > start:
-            line += f", ETA {_duration((now - start) / (step - step0) * (steps - step))}"
+            line += f", ETA {duration((now - start) / (step - step0) * (steps - step))}"
         if "loss_d" in extra and "loss_g" in extra:
             line += f", D {extra['loss_d']:.3f} G {extra['loss_g']:.3f}"
         self.write(line)
