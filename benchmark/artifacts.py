@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 from torchvision.utils import save_image
 
+from .containment import forget_stale, remember
 from .results import atomic_write_text, read_jsonl
 
 #: images in the leaderboard thumbnail (a 4 x 4 corner of the fixed-z grid)
@@ -73,14 +74,16 @@ def save_final_images(images: torch.Tensor, labels: Optional[torch.Tensor], clas
                       out: Path) -> None:
     """uint8 images as 000.png, 001.png, ...; a conditional model's carry their class name."""
     out.mkdir(exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
+    forget_stale(out)  # the images an earlier evaluation saved here; a user's own files stay
+    names = []
     for i, img in enumerate(images.cpu()):
         arr = img.permute(1, 2, 0).numpy()
         name = f"{i:03d}"
         if labels is not None:
             name += "_" + _safe(class_names[int(labels[i])])
         Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(out / f"{name}.png")
+        names.append(f"{name}.png")
+    remember(out, names)
 
 
 def truncate_after(run_dir: Path, step: int) -> None:

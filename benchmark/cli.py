@@ -161,7 +161,7 @@ def _load(args: argparse.Namespace) -> tuple[Plugins, Suite]:
 def cmd_validate(args: argparse.Namespace) -> int:
     plugins, suite = _load(args)
     problems = check_suite(plugins, suite)
-    est = estimate(plugins, suite)
+    est = {} if problems else estimate(plugins, suite)
     if args.json:
         print(json.dumps({"suite": suite.name, "runs": [{"run_id": r.run_id, "coords": r.coords} for r in suite.runs],
                           "problems": [p.__dict__ for p in problems], "estimate": est}, indent=2, default=str))
@@ -180,7 +180,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                           f"evaluation ≈ {duration(est['eval_seconds'])} (total ≈ {duration(est['total_seconds'])}; "
                           f"{est['basis']})")
     for p in problems:
-        err_console.print(f"[bold red]{'MISSING' if p.missing_resource else 'ERROR'}:[/] {escape(p.what)}: {escape(p.message)}",
+        err_console.print(f"[bold red]{'MISSING' if p.missing_resource else 'ERROR'}:[/] {escape(str(suite.path))}: "
+                          f"{escape(p.what)}: {escape(p.message)}",
                           soft_wrap=True)
     if any(not p.missing_resource for p in problems):
         return 2

@@ -214,12 +214,12 @@ class TrainConfig:
     """[train]: how one run trains. A model's recipe fills these before the suite does."""
 
     steps: int = opt(1000, "generator steps (the budget): every other count (log_every, eval_every, "
-                           "checkpoint_every, ema_start, the warm-up) is in G steps too", min=1)
+                           "checkpoint_every, ema_start, the warm-up) is in G steps too", min=1, max=10**9)
     batch_size: int = opt(64, "images per D and G step (with d_update = \"separate\", D's real and fake "
-                              "steps get half each)", min=1)
-    n_critic: int = opt(1, "D updates per G step (the reports' D:G ratio)", min=1)
+                              "steps get half each)", min=1, max=65536)
+    n_critic: int = opt(1, "D updates per G step (the reports' D:G ratio)", min=1, max=1000)
     g_steps: int = opt(1, "G steps per D update: D is updated before G steps 0, g_steps, 2 g_steps, ... and "
-                          "skipped on the others (report 4's ratio); > 1 needs n_critic = 1", min=1)
+                          "skipped on the others (report 4's ratio); > 1 needs n_critic = 1", min=1, max=1000)
     balance: Literal["none", "threshold"] = opt(
         "none", "\"threshold\": per iteration, both losses are computed on fresh batches; D is updated iff its "
                 "loss > balance_threshold, G iff its loss > balance_threshold or D was not updated (so each "
@@ -243,7 +243,7 @@ class TrainConfig:
     betas_g: list[float] = opt([0.5, 0.999], "Adam-style betas for G", min=0, below=1)
     betas_d: list[float] = opt([0.5, 0.999], "Adam-style betas for D", min=0, below=1)
     weight_decay: float = opt(0.0, "weight decay for both optimizers", min=0)
-    latent_dim: int = opt(100, "size of z", min=1)
+    latent_dim: int = opt(100, "size of z", min=1, max=65536)
     latent_dist: Literal["normal", "uniform"] = opt("normal", "distribution of z")
     conditional: Optional[bool] = opt(None, "feed labels to G and D (default: the model's recipe)")
     label_smoothing: float = opt(0.0, "one-sided: real targets become 1 - label_smoothing", min=0, below=1)
@@ -255,23 +255,23 @@ class TrainConfig:
                                   "(StyleGAN2-ADA's ramp); 0 = none", min=0)
     ema_start: int = opt(0, "G step at which the EMA starts averaging (copied before)", min=0)
     seed: int = opt(0, "seed for weights, z and batches: bit-reproducible on one CPU; on CUDA, cuDNN's "
-                       "autotuning and TF32 convolutions trade bit-exactness for speed")
+                       "autotuning and TF32 convolutions trade bit-exactness for speed", min=0, max=2**32 - 1)
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
     precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast dtype, CUDA only; fp16 adds a loss scaler, "
                                                              "which syncs the host once per step unless the "
                                                              "optimizer is fused (RMSprop never is): prefer bf16")
     compile: bool = opt(False, "torch.compile G and D")
     channels_last: Optional[bool] = opt(None, "channels_last memory format (default: on when G or D has convolutions)")
-    threads: int = opt(0, "torch CPU threads, 0 = torch's default", min=0)
+    threads: int = opt(0, "torch CPU threads, 0 = torch's default", min=0, max=1024)
     log_every: int = opt(50, "G steps between loss logs (the only host syncs)", min=1)
     eval_every: int = opt(0, "G steps between evaluations during training, 0 = final only", min=0)
     sample_every: int = opt(0, "G steps between sample grids, 0 = steps // 10", min=0)
     checkpoint_every: int = opt(500, "G steps between checkpoints, 0 = at the end only", min=0)
-    num_final_images: int = opt(10, "final images saved as individual PNG files", min=0)
+    num_final_images: int = opt(10, "final images saved as individual PNG files", min=0, max=10000)
     num_best_images: int = opt(0, "also save the images the trained D scores highest among 10x as many samples "
                                   "(a report's \"best N images\"; final/best/, with best.json saying how)",
                                min=0, max=10000)
-    grid_size: int = opt(64, "images in each sample grid", min=1)
+    grid_size: int = opt(64, "images in each sample grid", min=1, max=4096)
 
     def validate(self) -> None:
         for name in ("betas_g", "betas_d"):
@@ -303,10 +303,12 @@ class MetricsConfig:
 
     names: list[str] = opt(["classifier"], "metric plugins to run")
     num_samples: int = opt(10000, "generated samples for the final evaluation (stated with every score)", min=1,
+                           max=10**6,
                            standard=10000)
-    eval_num_samples: int = opt(1000, "generated samples for evaluations during training", min=1)
+    eval_num_samples: int = opt(1000, "generated samples for evaluations during training", min=1,
+                                 max=10**6)
     primary: str = opt("", "score that ranks the leaderboard (default: the first metric's first score)")
-    batch_size: int = opt(250, "generation batch size during evaluation", min=1)
+    batch_size: int = opt(250, "generation batch size during evaluation", min=1, max=65536)
     reference_split: str = opt("", "data split the real statistics come from (default: the training split)",
                                standard="")
     headline: Literal["final", "best"] = opt(

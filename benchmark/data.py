@@ -46,7 +46,8 @@ class DatasetOptions:
     root: str = opt("", "data folder; default $GANBENCH_DATA/<name> or ~/.cache/ganbench/data/<name>")
     split: str = opt("train", "which split to load")
     classes: list[Union[str, int]] = opt([], "class subset by name or index; [] = all")
-    resolution: int = opt(0, "square side in pixels after resizing once at load; 0 = native", min=0)
+    resolution: int = opt(0, "square side in pixels after resizing once at load; 0 = native", min=0,
+                          max=4096)
     channels: int = opt(0, "1 or 3 after conversion at load; 0 = native", choices=(0, 1, 3))
     limit: int = opt(0, "keep at most this many images (first N after class selection); 0 = all", min=0)
     download: bool = opt(True, "download through torchvision when missing and online")

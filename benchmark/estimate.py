@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from .schedule import mean_d_updates
-from .specs import ModelContext
+from .capacity import footprint
 
 _RATE: dict[str, float] = {}
 #: share of the matmul peak a GAN training step reaches (≈ 0.58 measured on CPU for DCGAN)
@@ -50,7 +50,6 @@ def eval_flops_per_image(plugins: Any, names: list[str]) -> float:
 def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
     """{device, train_seconds, eval_seconds, total_seconds, basis}; {} when it cannot tell."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from .train import resolve_device
 
@@ -62,29 +61,13 @@ def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
         device = torch.device("cpu")
     rate = matmul_flops(device) * EFFICIENCY
     train = evals = 0.0
-    cache: dict[str, float] = {}
     for run in suite.runs:
-        ds = plugins.datasets.get(run.dataset)
-        o = run.dataset_options
-        shape = ds.shape(o) if ds.shape else (o.channels or 3, o.resolution or 32, o.resolution or 32)
         t = run.train
-        key = f"{run.model}{shape}{t.latent_dim}{run.model_options}{t.conditional}"
-        if key not in cache:
-            try:
-                ctx = ModelContext(shape, t.latent_dim, (ds.num_classes or 10) if t.conditional else 0,
-                                   run.model_options)
-                G, D = plugins.models.get(run.model).build(ctx)
-                z = torch.randn(2, t.latent_dim)
-                y = torch.zeros(2, dtype=torch.long) if t.conditional else None
-                with FlopCounterMode(display=False) as c:
-                    out = D(G(z, y), y)
-                    (out[0] if isinstance(out, tuple) else out).sum().backward()
-                # one iteration ≈ n_critic × (G fwd + 2 D fwd/bwd) + (G fwd/bwd + D fwd/bwd): ≈ (n_critic + 1) × this
-                cache[key] = c.get_total_flops() / 2
-            except Exception:
-                cache[key] = 0.0
+        fp = footprint(plugins, run)
+        # one iteration ≈ n_critic × (G fwd + 2 D fwd/bwd) + (G fwd/bwd + D fwd/bwd): ≈ (n_critic + 1) × this
+        per_image = fp.flops_per_image if fp is not None else 0.0
         # per G step: (D updates per G step, from the schedule) D steps and one G step, each ≈ this
-        train += cache[key] * (mean_d_updates(t) + 1) * 1.5 * t.steps * t.batch_size / rate
+        train += per_image * (mean_d_updates(t) + 1) * 1.5 * t.steps * t.batch_size / rate
         n_evals = (t.steps // t.eval_every if t.eval_every else 0)
         samples = run.metrics.num_samples + n_evals * run.metrics.eval_num_samples
         evals += eval_flops_per_image(plugins, run.metrics.names) * samples / rate

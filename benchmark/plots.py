@@ -362,8 +362,9 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
             suite_level += draw_loss_comparison(axes, groups, column, out_dir)
         entries = suite_level + entries
     keep = {suite.dir / e.path for e in entries}
-    for stale in [*out_dir.glob("*.png"), *(out_dir / "losses").glob("*.png")]:
-        if stale not in keep:  # a run or a plot that no longer exists
-            stale.unlink(missing_ok=True)
+    # the previous index is the manifest of the plots ganbench drew: only those are deleted
+    for stale in {suite.dir / str(e.get("path", "")) for e in old.get("plots", []) if isinstance(e, dict)} - keep:
+        if stale.suffix == ".png" and stale.is_file() and not stale.is_symlink() and out_dir in stale.parents:
+            stale.unlink()  # a run or a plot that no longer exists
     write_json(out_dir / INDEX, {"inputs": key, "plots": [e.as_dict() for e in entries]})
     return entries

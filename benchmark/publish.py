@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .board import Board, build_board
+from .containment import check_suite_dir
 from .errors import GanbenchError
 from .leaderboard import ALIASES, FORMATS, LINKED
 from .plots import draw_all
@@ -28,6 +29,7 @@ def _draw(suite_dir: Path, plugins: Plugins | None) -> str | None:
 
 
 def _board(suite_dir: Path, plugins: Plugins | None, draw: bool) -> Board:
+    check_suite_dir(suite_dir)
     error = _draw(suite_dir, plugins) if draw else None
     board = build_board(suite_dir, plugins)
     return replace(board, plot_error=error) if error else board

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import __version__
+from .capacity import check_capacity
+from .containment import check_results_root, check_suite_dir
 from .config import reference_options
 from .data import cache_dir
 from .errors import GanbenchError, ResourceMissing
@@ -57,7 +59,8 @@ class Check:
 
 
 def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
-    """Everything a run needs that a suite file alone cannot show: data present, weights present."""
+    """Everything a run needs that a suite file alone cannot show: data and weights present, the
+    device, the classes and enough memory (capacity.py)."""
     problems: list[Check] = []
     seen: set[str] = set()
     for run in suite.runs:
@@ -83,6 +86,7 @@ def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
                 msg = mspec.check(run.metric_options.get(m))
                 if msg:
                     problems.append(Check(f"metrics.{m}", msg, True))
+    problems += [Check(what, msg, False) for what, msg in check_capacity(plugins, suite.runs)]
     return problems
 
 
@@ -180,7 +184,8 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Opti
     from .executors import LocalExecutor
 
     raise_for(check_suite(plugins, suite), suite)
-    suite_dir = Path(results_root) / suite.name
+    suite_dir = check_results_root(Path(results_root)) / suite.name
+    check_suite_dir(suite_dir)
     executor = executor or LocalExecutor()
     result = SuiteResult(suite_dir)
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@ Heavy imports (torch) stay under TYPE_CHECKING so ``ganbench list`` is fast.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
@@ -150,6 +150,9 @@ class DatasetSpec:
     labelled: bool = True
     shape: Optional[Callable[[Any], tuple[int, int, int]]] = None  # (C, H, W) without loading
     num_classes: int = 0  # for estimates and validation before loading; 0 = unknown
+    # (class names or None, images in the selected split or None), read without decoding: what
+    # `validate` checks classes and memory against; None when it cannot tell before loading
+    inventory: Optional[Callable[[Any], "tuple[Optional[Sequence[str]], Optional[int]]"]] = None
 
 
 @dataclass(frozen=True)

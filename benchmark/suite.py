@@ -26,6 +26,8 @@ from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
 from .reported import Reported, check_reported
 from .runspec import RunSpec, build_spec, show_value
+from .suite_checks import (MAX_SUITE_BYTES, check_axes, check_filters_used, check_overrides_used,
+                           check_sets_used)
 from .tables import merge, nest, set_path, without
 from .variants import Variant, check_variants
 
@@ -34,6 +36,9 @@ TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losse
 LISTS = ("override", "reported")
 #: [suite] keys; compare_losses: losses.csv columns drawn for every row on one panel (loss_compare.py)
 SUITE_KEYS = ("name", "description", "compare_losses")  # arrays of tables: [[override]], [[reported]]
+#: a suite's folder name: no '.', '..', hidden names or separators, short enough for any file system
+MAX_NAME = 100
+NAME_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}"
 PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers"}
 #: run coordinates and the key path each one sets ("classes" goes to the run's data set)
 COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "loss": ("train", "loss"),
@@ -85,8 +90,14 @@ class SuiteLoader:
             except FileNotFoundError:
                 raise GanbenchError(f"suite file not found: {self.file}",
                                     hint="suites/ holds the shipped suites, e.g. suites/quickstart.toml") from None
+            except IsADirectoryError:
+                raise GanbenchError(f"{self.file} is a folder, not a suite file",
+                                    hint="name a .toml file, e.g. suites/quickstart.toml") from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise GanbenchError(f"cannot read suite {self.file}: {exc}") from exc
+        if len(text) > MAX_SUITE_BYTES:
+            raise GanbenchError(f"the suite file is {len(text):,} characters; a suite is at most "
+                                f"{MAX_SUITE_BYTES:,}", where=self.file, hint="is this the right file?")
         self.text = text
 
     def where(self, key: str) -> str:
@@ -99,6 +110,9 @@ class SuiteLoader:
         except tomllib.TOMLDecodeError as exc:
             raise GanbenchError(f"not valid TOML: {exc}", where=self.file,
                                 hint="check quotes, brackets and that each key appears once") from exc
+        except RecursionError:
+            raise GanbenchError("not a suite: its arrays or tables nest too deeply to read", where=self.file,
+                                hint="a suite nests a few levels at most") from None
         for item in sets:
             if "=" not in item:
                 raise GanbenchError(f"--set expects KEY=VALUE, found '{item}'", hint="e.g. --set train.steps=200")
@@ -132,9 +146,11 @@ class SuiteLoader:
                                     where=self.where(f"suite.{key}"))
         check_type(list[str], meta.get("compare_losses", []), self.where("suite.compare_losses"))
         name = meta.get("name", self.path.stem)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise GanbenchError(f"suite.name must be a plain name (letters, digits, - _ .), found {name!r}",
-                                where=self.where("suite.name"))
+        if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+            raise GanbenchError(f"suite.name must be a plain folder name (1-{MAX_NAME} letters, digits, - _ ., "
+                                f"starting with a letter or digit), found {show_value(name)[:80]!r}",
+                                where=self.where("suite.name"),
+                                hint="the name is the folder under --results that the suite writes into")
         self._check_shared(data)
         self._variants = check_variants(data.get("variants", {}), self.plugins, self.where,
                                         lambda body, prefix: self._check_shared(body, prefix=prefix))
@@ -156,15 +172,18 @@ class SuiteLoader:
                                              "reported row lines up with the column")
         runs = []
         seen: dict[str, RunSpec] = {}
+        used: set[int] = set()  # overrides that matched a cell
         for cell in itertools.product(*axes.values()):
             coords = dict(zip(axes, cell))
             if coords["model"] in self._variants and not self._variants[coords["model"]].allows(coords):
                 continue  # a variant kept to some cells (its `only`)
-            run = self._resolve(name, data, coords, overrides)
+            run = self._resolve(name, data, coords, overrides, used)
             if run.run_id in seen:
                 continue  # two cells resolving to the same config (e.g. an override) are one run
             seen[run.run_id] = run
             runs.append(run)
+        check_overrides_used(overrides, used, self.where)
+        check_sets_used(self._cli, runs)
         runs = self._filter(runs, filters, axes)
         return Suite(self.path, name, meta.get("description", ""), axes, runs, self.text, data, reported,
                      list(meta.get("compare_losses", [])))
@@ -291,6 +310,7 @@ class SuiteLoader:
             for i, v in enumerate(values):
                 self._check_axis_value(axis, v, f"{where}[{i}]")
             axes[axis] = values
+        check_axes(axes, lambda a: self._axis_path(a, a), self.where)
         return axes
 
     def _check_overrides(self, overrides: Any, axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -331,7 +351,7 @@ class SuiteLoader:
         return True
 
     def _resolve(self, suite: str, data: dict[str, Any], cell: dict[str, Any],
-                 overrides: list[dict[str, Any]]) -> RunSpec:
+                 overrides: list[dict[str, Any]], used: set[int]) -> RunSpec:
         model_name, dataset_name = cell["model"], cell["dataset"]
         variant = self._variants.get(model_name)
         if variant is not None:  # a named variant: its model's recipe, then its own tables
@@ -351,8 +371,9 @@ class SuiteLoader:
                 raw = merge(raw, {"datasets": {dataset_name: {"classes": value}}})
             else:
                 raw = merge(raw, nest({".".join(self._axis_path(axis, axis)): value}))
-        for ov in overrides:
+        for i, ov in enumerate(overrides):
             if self._matches(ov["match"], cell):
+                used.add(i)
                 raw = merge(raw, nest(ov["body"]) if any("." in k for k in ov["body"]) else ov["body"])
         # --set is the command line's last word, over variants and overrides (a shrunk budget
         # shrinks every model's), but never over a matrix axis the cell sets
@@ -389,14 +410,11 @@ class SuiteLoader:
                 raise GanbenchError(f"--filter {axis}: not a matrix axis of this suite{did_you_mean(axis, axes)}")
             wanted.setdefault(axis, []).append(parse_value(value.strip()))
 
-        def ok(run: RunSpec) -> bool:
-            for axis, values in wanted.items():
-                have = run.coords[axis]
-                if not any(have == v or str(have) == str(v) or (isinstance(have, list) and [v] == have)
-                           for v in values):
-                    return False
-            return True
-        return [r for r in runs if ok(r)]
+        def hit(have: Any, v: Any) -> bool:
+            return have == v or str(have) == str(v) or (isinstance(have, list) and [v] == have)
+
+        check_filters_used(wanted, runs, hit)
+        return [r for r in runs if all(any(hit(r.coords[a], v) for v in vs) for a, vs in wanted.items())]
 
 
 def load_suite(plugins: Plugins, path: str | Path, sets: list[str] = (), filters: list[str] = (),

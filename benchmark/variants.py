@@ -54,7 +54,7 @@ def check_variants(table: Any, plugins: Plugins, where: Callable[[str], str],
     out = {}
     for name, spec in table.items():
         at = f"variants.{name}"
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}", name):
             raise GanbenchError(f"a variant name must be a plain name (letters, digits, - _ . +), found {name!r}",
                                 where=where(at))
         if name in plugins.models:

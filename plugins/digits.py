@@ -15,7 +15,7 @@ CLASSES = tuple(str(i) for i in range(10))
 
 @dataclass(frozen=True)
 class DigitsOptions(DatasetOptions):
-    resolution: int = opt(16, "side after resizing the 8x8 originals once (16 or 32 suit DCGAN)", min=0)
+    resolution: int = opt(16, "side after resizing the 8x8 originals once (16 or 32 suit DCGAN)", min=0, max=4096)
 
     def validate(self) -> None:
         if self.split != "train":
@@ -41,4 +41,5 @@ def load(options: DigitsOptions, cache_dir: str):
 def ganbench_register_datasets(registry):
     registry.add(DatasetSpec("digits", "scikit-learn handwritten digits 0-9, offline (1,797 images)",
                              load=load, options=DigitsOptions, num_classes=10,
+                             inventory=lambda o: (CLASSES, 1797),
                              shape=lambda o: (o.channels or 1, o.resolution or 8, o.resolution or 8)))

@@ -102,6 +102,15 @@ def check(options: ImageFolderOptions) -> Optional[str]:
     return problem
 
 
+def inventory(options: ImageFolderOptions) -> tuple[Optional[list[str]], Optional[int]]:
+    """The class folders and the image count (a directory scan, no decoding); (None, None) when
+    the folder is not there (check() says so)."""
+    if _missing(options):
+        return None, None
+    classes, paths, _ = scan_all(_folders(options))
+    return classes, len(paths)
+
+
 def scan_all(folders: list[Path]) -> tuple[list[str], list[str], list[int]]:
     """:func:`scan` of each folder, concatenated; the folders must hold the same classes
     (a class only in train would get a label the test images never have)."""
@@ -159,4 +168,5 @@ def load(options: ImageFolderOptions, cache_dir: str):
 @hookimpl
 def ganbench_register_datasets(registry):
     registry.add(DatasetSpec(NAME, "your images: ROOT/<class>/*.png|jpg|jpeg|webp, decoded once and cached",
-                             load=load, options=ImageFolderOptions, check=check, shape=shape))
+                             load=load, options=ImageFolderOptions, check=check, shape=shape,
+                             inventory=inventory))

@@ -339,7 +339,7 @@ def test_flowers102_needs_a_resolution_and_intact_files(plugins, tmp_path):
     with pytest.raises(GanbenchError, match="vary in size") as exc:
         options(plugins, "flowers102", resolution=0)
     assert "datasets.flowers102" in str(exc.value) and "resolution = 64" in str(exc.value)
-    with pytest.raises(GanbenchError, match="datasets.flowers102.resolution: must be ≥ 0, found -8"):
+    with pytest.raises(GanbenchError, match="datasets.flowers102.resolution: must be ≥ 0 and ≤ 4096, found -8"):
         options(plugins, "flowers102", resolution=-8)
     with pytest.raises(GanbenchError, match="datasets.flowers102: unknown split 'vall' — did you mean 'val'"):
         options(plugins, "flowers102", split="vall")

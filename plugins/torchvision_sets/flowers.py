@@ -29,7 +29,7 @@ class FlowersOptions(SplitOptions):
     split: str = opt("all", "train | val | test (the official 1,020 / 1,020 / 6,149 images) or all 8,189; "
                             "GANs train on all, as in the reports")
     resolution: int = opt(64, "side after a centre crop and resize at load (not 0: the photos vary in size)",
-                          min=0)
+                          min=0, max=4096)
 
     def validate(self) -> None:
         super().validate()

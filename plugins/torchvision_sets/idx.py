@@ -171,6 +171,7 @@ class IdxSet:
     def spec(self, description: str, options: type) -> DatasetSpec:
         return DatasetSpec(self.name, description, load=self.load, options=options, check=self.check,
                            num_classes=len(self.classes),
+                           inventory=lambda o: (self.classes, {"train": 60000, "test": 10000, "all": 70000}.get(o.split)),
                            shape=lambda o: (o.channels or 1, o.resolution or 28, o.resolution or 28))
 
 
