@@ -5,8 +5,10 @@ A Board is one table of rows per evaluation protocol, each with the reference ro
 protocol (real data, the floor, and an untrained G, the ceiling; see ``references.py``), the
 stale groups as their own unranked rows, and warnings about them. The markdown, HTML, JSON
 and CSV renderers all take the same Board, and the plots read the same records and groups,
-so a table row and a curve always stand for the same runs. Nothing here writes to the suite
-folder.
+so a table row and a curve always stand for the same runs. Damaged runs (a file that does
+not read back, ``damage.py``) are in no row's scores: each is listed in ``Board.left_out``
+with why, and counted in its row's run states when its config.json still says which row it
+belongs to. Nothing here writes to the suite folder.
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ from .references import LABELS, REAL, UNTRAINED, model_config, protocol_signatur
 from .reported import REPORTED, Reported, matches
 from .results import read_json
 from .runspec import show_value
-from .suite_results import Group, RunRecord, SuiteResults, read_suite
+from .suite_results import Group, LeftOut, RunRecord, SuiteResults, read_suite
 
-__all__ = ["INDEX", "PLOTS", "Aggregate", "Board", "Group", "Images", "PlotEntry", "ReferenceRow", "Row", "RunRecord",
+__all__ = ["INDEX", "PLOTS", "Aggregate", "Board", "Group", "Images", "LeftOut", "PlotEntry", "ReferenceRow", "Row",
+           "RunRecord",
            "SuiteResults", "Table", "build_board", "plot_index", "read_suite", "score_directions"]
 
 PLOTS = "plots"
@@ -71,8 +74,10 @@ class PlotEntry:
 def plot_index(suite_dir: Path) -> list[PlotEntry]:
     """The plots that exist for a suite (from plots/index.json), without drawing."""
     suite_dir = Path(suite_dir)
-    index = read_json(suite_dir / PLOTS / INDEX, {}) or {}
-    return [PlotEntry.from_dict(e) for e in index.get("plots", []) if (suite_dir / e.get("path", "")).is_file()]
+    index = read_json(suite_dir / PLOTS / INDEX, {})
+    plots = index.get("plots") if isinstance(index, dict) else None  # a damaged index is redrawn by draw_all
+    return [PlotEntry.from_dict(e) for e in plots if isinstance(e, dict) and isinstance(e.get("path"), str)
+            and (suite_dir / e["path"]).is_file()] if isinstance(plots, list) else []
 
 
 # -- the board -------------------------------------------------------------------------
@@ -123,11 +128,14 @@ class Row:
     rank: int | None = None
     stale: bool = False
     differs: str = ""
+    interrupted: int = 0
+    damaged: int = 0  # left out: see Board.left_out
 
     @property
     def status_text(self) -> str:
         text = f"{self.done} done"
-        for count, word in ((self.failed, "failed"), (self.diverged, "diverged"), (self.pending, "pending")):
+        for count, word in ((self.failed, "failed"), (self.diverged, "diverged"), (self.interrupted, "interrupted"),
+                            (self.pending, "pending"), (self.damaged, "damaged")):
             if count:
                 text += f", {count} {word}"
         return text
@@ -136,7 +144,8 @@ class Row:
         """The row as leaderboard.json holds it (and, without rank, as plugins see it)."""
         return {"coords": self.coords, "scores": {k: a.as_dict() for k, a in self.scores.items()},
                 "runs": self.runs, "seeds": self.seeds, "done": self.done, "failed": self.failed,
-                "diverged": self.diverged, "pending": self.pending, "errors": self.errors,
+                "diverged": self.diverged, "interrupted": self.interrupted, "pending": self.pending,
+                "damaged": self.damaged, "errors": self.errors,
                 "train_img_per_s": self.train_img_per_s.as_dict() if self.train_img_per_s else None,
                 "best_step": self.best_step, "sample": self.images.sample, "grid": self.images.grid,
                 "gif": self.images.gif, "sample_seed": self.images.sample_seed, "extra": self.extra,
@@ -195,6 +204,7 @@ class Board:
     plot_error: str | None = None
     warnings: list[str] = field(default_factory=list)
     headline: str = "final"  # or "best": the primary score is each run's best evaluation over training
+    left_out: list[LeftOut] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """What leaderboard.json holds."""
@@ -205,6 +215,8 @@ class Board:
                "warnings": self.warnings, "headline": self.headline}
         if self.plot_error:
             out["plot_error"] = self.plot_error
+        if self.left_out:
+            out["left_out"] = [x.as_dict() for x in self.left_out]
         return out
 
 
@@ -233,7 +245,7 @@ def headline(members: list[RunRecord]) -> str:
     return "best" if heads == {"best"} else "final"
 
 
-def _row(group: Group, members: list[RunRecord], suite_dir: Path) -> Row:
+def _row(group: Group, members: list[RunRecord], suite_dir: Path, damaged: int = 0) -> Row:
     scores: dict[str, list[float]] = {}
     best = headline(members) == "best"
     for r in members:
@@ -250,36 +262,61 @@ def _row(group: Group, members: list[RunRecord], suite_dir: Path) -> Row:
                runs=[r.run_id for r in group.runs], seeds=[r.seed for r in members], done=len(members),
                failed=states.count("failed"), diverged=states.count("diverged"),
                pending=sum(1 for x in states if x in ("pending", "running")),
-               errors=[r.status["error"] for r in group.runs if r.status.get("error")],
+               errors=[r.status["error"] for r in group.runs if r.status.get("error") and r.state in ("failed", "diverged")],
                train_img_per_s=Aggregate.of(tp) if tp else None,
                best_step=best_steps[0] if len(set(best_steps)) == 1 and best_steps else best_steps,
-               images=_images(members or group.runs, suite_dir), stale=group.stale, differs=group.differs)
+               images=_images(members or group.runs, suite_dir), stale=group.stale, differs=group.differs,
+               interrupted=states.count("interrupted"), damaged=0 if group.stale else damaged)
 
 
 def _tables(suite: SuiteResults) -> dict[str, list[Row]]:
     """Rows by protocol signature; a group whose seeds were scored under different
-    protocols is split, a group with no finished run goes to the "null" table."""
+    protocols is split, a group with no finished run goes to the "null" table. The damaged
+    runs of a group's cell are counted in its first row (never in a stale one's)."""
     tables: dict[str, list[Row]] = {}
+    left = [x.coords for x in suite.left_out if x.coords]
     for g in suite.groups:
         by_sig: dict[str, list[RunRecord]] = {}
         for r in g.runs:
             if r.state == "done" and r.final:
                 by_sig.setdefault(protocol_signature(r.final.get("protocol", {})), []).append(r)
-        for sig, members in (by_sig or {"null": []}).items():
-            tables.setdefault(sig, []).append(_row(g, members, suite.dir))
+        damaged = sum(1 for c in left if _cell(c, suite.axes) == g.coords)
+        for i, (sig, members) in enumerate((by_sig or {"null": []}).items()):
+            tables.setdefault(sig, []).append(_row(g, members, suite.dir, damaged if i == 0 else 0))
     return tables
 
 
-def _extra_columns(plugins: Plugins | None, rows: list[Row]) -> tuple[list[str], list[Row]]:
+def _cell(coords: dict[str, Any], axes: list[str]) -> dict[str, Any]:
+    return {a: coords.get(a) for a in axes}
+
+
+def _extra_columns(plugins: Plugins | None, rows: list[Row],
+                   warnings: list[str]) -> tuple[list[str], list[Row]]:
     """Ask ganbench_leaderboard_columns for columns: plugins see each row as a dict and
-    set row["extra"][column]."""
+    set row["extra"][column]. Each plugin is asked on its own copy of the rows: one that
+    raises (or returns nonsense) loses only its columns, with a warning naming it."""
     if plugins is None:
         return [], rows
-    views = [{**{k: v for k, v in row.as_dict().items() if k != "rank"}, "extra": dict(row.extra)} for row in rows]
     columns: list[str] = []
-    for cols in plugins.hook.ganbench_leaderboard_columns(rows=views):
-        columns += [c for c in (cols or []) if c not in columns]
-    return columns, [replace(row, extra=dict(view["extra"])) for row, view in zip(rows, views)]
+    extra = [dict(row.extra) for row in rows]
+    for impl in reversed(plugins.hook.ganbench_leaderboard_columns.get_hookimpls()):
+        views = [{**{k: v for k, v in row.as_dict().items() if k != "rank"}, "extra": dict(row.extra)}
+                 for row in rows]
+        try:
+            cols = impl.function(rows=views)
+            if cols is not None and (isinstance(cols, str) or not all(isinstance(c, str) for c in cols)):
+                raise TypeError(f"returned {type(cols).__name__} {cols!r:.60}, not a list of column names")
+        except Exception as exc:  # noqa: BLE001: a plugin's bug costs its own columns only
+            warnings.append(f"plugin {impl.plugin_name} raised in ganbench_leaderboard_columns "
+                            f"({type(exc).__name__}: {exc}); its columns are left out")
+            continue
+        for column in cols or []:
+            if column not in columns:
+                columns.append(column)
+            for i, view in enumerate(views):
+                if isinstance(view.get("extra"), dict) and column in view["extra"]:
+                    extra[i][column] = view["extra"][column]
+    return columns, [replace(row, extra=e) for row, e in zip(rows, extra)]
 
 
 def _shared(coords: list[dict[str, Any]]) -> dict[str, Any]:
@@ -293,7 +330,8 @@ def _reference_row(kind: str, records: list[dict[str, Any]], coords: dict[str, A
         for k, v in rec["scores"].items():
             if isinstance(v, (int, float)) and math.isfinite(v):
                 values.setdefault(k, []).append(float(v))
-    details = list(dict.fromkeys(str(rec.get("sample", {}).get("description", "")) for rec in records))
+    details = list(dict.fromkeys(str(rec["sample"].get("description", "")) for rec in records
+                                 if isinstance(rec.get("sample"), dict)))
     return ReferenceRow(kind, LABELS[kind], coords, {k: Aggregate.of(v) for k, v in sorted(values.items())},
                         sorted((rec.get("seed") for rec in records if kind == UNTRAINED), key=str),
                         "; ".join(d for d in details if d))
@@ -348,6 +386,9 @@ def _warnings(suite: SuiteResults) -> list[str]:
             out.append(f"Stale runs shown apart, never averaged in: {where} (seeds "
                        f"{', '.join(str(r.seed) for r in g.runs)}) ran another config than the newest runs of "
                        f"these coordinates: {g.differs}.")
+    if suite.provenance_problem:
+        out.append(f"{suite.dir / 'provenance.json'} {suite.provenance_problem}: the provenance shown is incomplete; "
+                   "the next `ganbench run` of the suite writes it again.")
     return out + [f"{r.run_id}: {r.status['reference_warning']}" for r in suite.runs
                   if r.status.get("reference_warning")]
 
@@ -362,7 +403,9 @@ def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
     primary = suite.primary
     higher = directions.get(primary, False)
     by_sig = _tables(suite)
-    extra_columns, rows = _extra_columns(plugins, [row for sig_rows in by_sig.values() for row in sig_rows])
+    hook_warnings: list[str] = []
+    extra_columns, rows = _extra_columns(plugins, [row for sig_rows in by_sig.values() for row in sig_rows],
+                                         hook_warnings)
 
     def key(row: Row) -> tuple[bool, int, float]:
         s = row.scores.get(primary)
@@ -385,4 +428,5 @@ def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
     return Board(suite=suite.name, provenance=suite.provenance, primary=primary, higher_is_better=higher,
                  axes=suite.axes, scores=score_names, extra_columns=extra_columns,
                  directions={k: directions.get(k) for k in score_names}, tables=tables, plots=plots,
-                 warnings=_warnings(suite), headline=headline([r for g in suite.current for r in g.runs]))
+                 warnings=_warnings(suite) + hook_warnings, headline=headline([r for g in suite.current for r in g.runs]),
+                 left_out=suite.left_out)

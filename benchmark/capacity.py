@@ -3,7 +3,8 @@ of its data set, and the memory its networks, batches, data and samples need.
 
 The networks are built on PyTorch's meta device, so nothing is allocated: a width or a batch
 that would not fit is refused by `validate` with the figure, not by the kernel's OOM killer
-an hour into a suite. The same footprint gives the time estimate its FLOPs.
+an hour into a suite. The same footprint gives the time estimate its FLOPs. torch is imported
+inside the functions, so that `ganbench list` stays fast.
 """
 from __future__ import annotations
 

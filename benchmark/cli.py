@@ -26,7 +26,7 @@ from .estimate import estimate
 from .leaderboard import ALIASES, FORMATS
 from .plainlog import PlainProgress, duration
 from .plugins import KINDS, Plugins, load_plugins
-from .publish import render
+from .publish import render_board
 from .results import get_status
 from .runner import check_suite, run_suite
 from .suite import Suite, load_suite
@@ -207,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plain = None if console.is_terminal else PlainProgress(lambda line: progress.console.print(line, markup=False),
                                                            args.progress_every)
     # queued/running across all workers of the executor, then the finished states
-    counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "diverged": 0, "already finished": 0}
+    counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "diverged": 0, "already finished": 0, "damaged": 0}
 
     def suite_info() -> None:
         progress.update(tasks["suite"], info=", ".join(f"{v} {k}" for k, v in counts.items() if v))
@@ -215,8 +215,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     def event(kind: str, **kw: Any) -> None:
         if kind == "suite_started":
             counts["queued"], counts["already finished"] = kw["todo"], kw["skipped"]
-            tasks["suite"] = progress.add_task("suite", total=kw["total"], completed=kw["skipped"], info="")
+            counts["damaged"] = kw.get("damaged", 0)
+            tasks["suite"] = progress.add_task("suite", total=kw["total"], completed=kw["skipped"] + counts["damaged"],
+                                               info="")
             suite_info()
+        elif kind == "run_damaged":  # left as it is: one line, the file and how to recover
+            progress.console.print(f"[red]damaged:[/] {escape(kw['message'])}", soft_wrap=True)
         elif kind == "run_started":
             run = kw["run"]
             counts["queued"], counts["running"] = max(counts["queued"] - 1, 0), counts["running"] + 1
@@ -250,9 +254,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             if run.run_id in tasks:
                 progress.update(tasks[run.run_id], completed=run.train.steps, info=state)
                 progress.remove_task(tasks.pop(run.run_id))
-            colour = {"done": "green", "failed": "red", "diverged": "yellow"}.get(state, "white")
-            err = kw["status"].get("error")
-            progress.console.print(f"[{colour}]{state}[/] {run.run_id}" + (f": {escape(err.splitlines()[0])}" if err else ""))
+            colour = {"done": "green", "failed": "red", "diverged": "yellow", "damaged": "red"}.get(state, "white")
+            err = kw["status"].get("error") if state != "damaged" else "a file of its folder does not read back"
+            progress.console.print(f"[{colour}]{state}[/] {run.run_id}" + (f": {escape(err.splitlines()[0])}" if err else ""),
+                                   soft_wrap=True)
             progress.update(tasks["suite"], advance=1)
             suite_info()
         elif kind == "warning":
@@ -273,12 +278,13 @@ def _summary(plugins: Any, result: Any) -> None:
     for c in ("run id", "state", "primary score", "note"):
         table.add_column(c)
     for run_id, state in result.states.items():
-        st = get_status(result.suite_dir / run_id)
+        st = get_status(result.suite_dir / run_id) if state != "damaged" else {}  # nothing of it is trusted
         scores = st.get("scores") or {}
         best = st.get("best") or {}
         primary = best.get("score")
         val = scores.get(primary) if primary else None
-        note = "skipped (finished earlier)" if run_id in result.skipped else (st.get("error") or "").splitlines()[0:1]
+        note = "skipped (finished earlier)" if run_id in result.skipped else (
+            "left as it is (see the damaged line above)" if state == "damaged" else (st.get("error") or "").splitlines()[0:1])
         table.add_row(run_id, state, f"{primary}={val:.4g}" if val is not None else "–",
                       note if isinstance(note, str) else (note[0] if note else ""))
     console.print(table)
@@ -332,12 +338,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
     fmt = args.format or (suffix if suffix in FORMATS or suffix in ALIASES else "md")
-    text = render(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None,
-                  draw=not args.no_plots)
+    text, board = render_board(Path(args.dir), fmt, _plugins(), Path(args.output) if args.output else None,
+                               draw=not args.no_plots)
     if args.output:
         console.print(f"wrote {args.output}")
     else:
         print(text)
+    for x in board.left_out:  # the pages list them too; exit 0: the pages were written
+        err_console.print(f"[yellow]left out:[/] {escape(x.message)}", soft_wrap=True)
     return 0
 
 

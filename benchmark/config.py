@@ -272,6 +272,13 @@ class TrainConfig:
                                   "(a report's \"best N images\"; final/best/, with best.json saying how)",
                                min=0, max=10000)
     grid_size: int = opt(64, "images in each sample grid", min=1, max=4096)
+    # divergence rules, checked at each loss log (ganbench.divergence); 0 turns a rule off
+    explode_factor: float = opt(1e4, "diverged (explosion) when a logged loss or D score's |value| exceeds this x "
+                                     "max(1, its |value| at the run's first log)", min=0)
+    explode_max: float = opt(1e6, "diverged (explosion) when a logged loss or D score's |value| exceeds this", min=0)
+    collapse_std: float = opt(1e-4, "diverged (collapse) when the mean per-pixel std across G's training batch is "
+                                    "below this at collapse_logs logs in a row: G draws one image", min=0)
+    collapse_logs: int = opt(3, "consecutive logs the collapse rule needs", min=1)
 
     def validate(self) -> None:
         for name in ("betas_g", "betas_d"):

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import GanbenchError
+from .results import atomic_write_text
 
 MANIFEST = ".ganbench-written.json"
 #: a results folder walked for links holds a few thousand files; deeper trees are not ganbench's
@@ -84,7 +85,6 @@ def _read(folder: Path) -> set[str]:
 
 def remember(folder: Path, names: Iterable[str]) -> None:
     """Record files this folder's writer made (names relative to the folder)."""
-    from .results import atomic_write_text
     known = _read(folder) | set(names)
     atomic_write_text(folder / MANIFEST, json.dumps(sorted(known)) + "\n")
 
@@ -102,6 +102,5 @@ def forget_stale(folder: Path, keep: Iterable[str] = ()) -> list[str]:
             path.unlink()
             deleted.append(name)
     if deleted:
-        from .results import atomic_write_text
-        atomic_write_text(folder / MANIFEST, json.dumps(kept) + "\n")
+            atomic_write_text(folder / MANIFEST, json.dumps(kept) + "\n")
     return deleted

@@ -230,7 +230,11 @@ def file_identity(paths: Iterable[Path | str]) -> str:
     h = hashlib.sha256()
     for p in paths:
         p = os.fspath(p)
-        st = os.stat(p)
+        try:
+            st = os.stat(p)
+        except OSError as exc:  # gone since the folder was listed, or a link to nowhere
+            raise GanbenchError(f"cannot read {p}: {exc.strerror or exc}",
+                                hint="was it moved or deleted while ganbench ran? restore it, or rerun") from None
         h.update(f"{p if os.path.isabs(p) else os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\0"
                  f"{st.st_ino}\n".encode())
     return h.hexdigest()

@@ -9,6 +9,7 @@ from typing import Any, Optional
 import torch
 
 from .artifacts import save_grid
+from .damage import Damaged, damage_of
 from .errors import GanbenchError, did_you_mean
 from .results import read_json
 from .runspec import spec_from_config
@@ -20,6 +21,9 @@ from .train import load_checkpoint
 def load_generator(plugins: Any, run_dir: Path, device: Optional[torch.device] = None) -> tuple[Any, Any, Any]:
     """(G with the sampling weights, RunSpec, class names) from a run folder."""
     run_dir = Path(run_dir)
+    damage = damage_of(run_dir)
+    if damage is not None:  # its weights or its config cannot be trusted
+        raise Damaged(damage.message)
     config = read_json(run_dir / "config.json")
     if not config:
         raise GanbenchError(f"{run_dir} is not a run folder (no config.json)",
@@ -37,7 +41,12 @@ def load_generator(plugins: Any, run_dir: Path, device: Optional[torch.device] =
         raise GanbenchError(f"{run_dir} has no data.json (image shape)", hint="rerun the run with this ganbench")
     ctx = ModelContext(shape, run.train.latent_dim, len(classes) if run.train.conditional else 0, run.model_options)
     G, _ = plugins.models.get(run.model).build(ctx)
-    G.load_state_dict(sd["G_ema"] if sd.get("G_ema") is not None else sd["G"])
+    try:
+        G.load_state_dict(sd["G_ema"] if sd.get("G_ema") is not None else sd["G"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise GanbenchError(f"{ckpt} does not fit the run's generator ({type(exc).__name__}: {first})",
+                            hint="it may be another run's checkpoint: restore this run's") from exc
     return G.to(device).eval(), run, classes
 
 

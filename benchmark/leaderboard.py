@@ -6,7 +6,8 @@ their resolved training config, aggregates scores as mean ± std (n), ranks by t
 metric and never ranks rows whose evaluation protocols differ (they are separate tables).
 Each table opens with its protocol's real-data row (the floor) and closes with its
 untrained-G rows (the ceiling), marked and unranked, without thumbnails; stale rows (an
-older config of the same coordinates) come after the ranked ones, marked "stale". Every
+older config of the same coordinates) come after the ranked ones, marked "stale"; damaged
+runs (a file that does not read back) are listed, with why, as runs the page left out. Every
 link and image path is relative to the suite folder (or to a publishing prefix), so the
 folder can be published as it is: a repository README, a wiki page, a static site.
 """
@@ -104,6 +105,10 @@ REFERENCE_NOTE = ("Reference rows, scored under each table's own protocol and ne
               "a real sample as large as the generated one, and untrained G (ceiling), each model at step 0.")
 
 
+LEFT_OUT = ("Runs left out, their scores neither shown nor averaged in (a file of theirs does not read back; "
+            "ganbench leaves their folders as they are):")
+
+
 def _table_notes(t: Table) -> list[str]:
     """How each reference row was made, and what a table lacks."""
     return list(dict.fromkeys(f"{r.label}: {r.detail}." for r in t.references if r.detail)) + t.notes
@@ -135,6 +140,8 @@ def to_markdown(board: Board, link_prefix: str = "") -> str:
         lines += [f"Command: `{p['command']}`", ""]
     if board.warnings:
         lines += ["Warnings:", ""] + [f"- {_md_escape(w)}" for w in board.warnings] + [""]
+    if board.left_out:
+        lines += [LEFT_OUT, ""] + [f"- {x.run_id}: {_md_escape(x.message)}" for x in board.left_out] + [""]
     for i, t in enumerate(board.tables, 1):
         if len(board.tables) > 1:
             lines += [f"## Table {i} (one evaluation protocol)", ""]
@@ -161,7 +168,7 @@ def to_markdown(board: Board, link_prefix: str = "") -> str:
                       "each links to its progress GIF.", ""]
         errors = [e for row in t.rows for e in row.errors]
         if errors:
-            lines += ["Failed or diverged runs:", ""] + [f"- {e.splitlines()[0]}" for e in errors] + [""]
+            lines += ["Failed or diverged runs:", ""] + [f"- {_md_escape(e.splitlines()[0])}" for e in errors] + [""]
     if board.plots:
         lines += ["## Plots", ""]
         for e in board.plots:
@@ -220,6 +227,9 @@ def to_html(board: Board, link_prefix: str = "") -> str:
     if board.warnings:
         out.append('<p>Warnings:</p><ul class="warnings">' + "".join(f"<li>{e(w)}</li>" for w in board.warnings)
                    + "</ul>")
+    if board.left_out:
+        out.append(f'<p>{e(LEFT_OUT)}</p><ul class="errors">'
+                   + "".join(f"<li>{e(x.run_id)}: {e(x.message)}</li>" for x in board.left_out) + "</ul>")
     head = _head(board)
     first = 1 + len(board.axes)  # scores, train img/s and best step are right-aligned numbers
     numeric = {0, *range(first, first + len(board.scores) + 2)}
@@ -280,13 +290,14 @@ def to_html(board: Board, link_prefix: str = "") -> str:
 # -- CSV and JSON -----------------------------------------------------------------------
 def to_csv(board: Board) -> str:
     """One line per row; ``kind`` is "run", "stale" or a reference row's label (its axes
-    cells empty where its runs do not share them, no rank, no run counts)."""
+    cells empty where its runs do not share them, no rank, no run counts), then one "left out"
+    line per damaged run: its cell where known, why in ``note``."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     head = ["table", "rank", "kind", *board.axes]
     for s in board.scores:
         head += [f"{s}_mean", f"{s}_std", f"{s}_n"]
-    head += ["train_img_per_s", "done", "failed", "diverged", *board.extra_columns]
+    head += ["train_img_per_s", "done", "failed", "diverged", "interrupted", "damaged", "note", *board.extra_columns]
     w.writerow(head)
     for i, t in enumerate(board.tables, 1):
         for row in _ordered(t):
@@ -298,12 +309,16 @@ def to_csv(board: Board) -> str:
                 a = row.scores.get(s)
                 cells += [f"{a.mean:.6g}", f"{a.std:.6g}", a.n] if a else ["", "", 0]
             if isinstance(row, ReferenceRow):
-                cells += ["", "", "", "", *["" for _ in board.extra_columns]]
+                cells += ["", "", "", "", "", "", "", *["" for _ in board.extra_columns]]
             else:
                 tp = row.train_img_per_s
-                cells += [f"{tp.mean:.4g}" if tp else "", row.done, row.failed, row.diverged,
-                          *[row.extra.get(c, "") for c in board.extra_columns]]
+                cells += [f"{tp.mean:.4g}" if tp else "", row.done, row.failed, row.diverged, row.interrupted,
+                          row.damaged, row.differs, *[row.extra.get(c, "") for c in board.extra_columns]]
             w.writerow(cells)
+    for x in board.left_out:
+        w.writerow(["", "", "left out", *[show_value(x.coords[a]) if a in x.coords else "" for a in board.axes],
+                    *["" for _ in board.scores for _ in range(3)], "", "", "", "", "", 1, x.message,
+                    *["" for _ in board.extra_columns]])
     return buf.getvalue()
 
 

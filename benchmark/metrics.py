@@ -65,12 +65,18 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
 
 def evaluate(plugins: "Plugins", config: MetricsConfig, metric_options: dict[str, Any],
              base: EvalContext) -> tuple[dict[str, float], dict[str, Any], dict[str, float]]:
-    """Run every metric on one shared sample; return (scores, protocol, seconds)."""
+    """Run every metric on one shared sample; return (scores, protocol, seconds).
+
+    A metric that raises loses only its own scores: its error goes to ``protocol["errors"]``
+    and the others still score. When none scores, the first error is raised (the run's
+    evaluation failed as a whole, e.g. an extractor that refused to score)."""
     scores: dict[str, float] = {}
     protocol: dict[str, Any] = {"num_fake": base.num_samples, "quantization": "uint8 round((x+1)*127.5)",
                                 "reference_split": base.split, "reference_classes": list(base.classes),
                                 "dataset": base.dataset, "real_fingerprint": base.real.fingerprint}
     timings: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    first: Exception | None = None
     base.metric_options = dict(metric_options)
     for name in config.names:
         spec = plugins.metrics.get(name)
@@ -78,13 +84,22 @@ def evaluate(plugins: "Plugins", config: MetricsConfig, metric_options: dict[str
         t0 = time.perf_counter()
         try:
             out = spec.compute(base)
-        except GanbenchError:
-            raise
-        except Exception as exc:
-            raise RuntimeError(f"metric '{name}' raised {type(exc).__name__}: {exc}") from exc
+            own = {k: float(v) for k, v in dict(out).items()}
+            described = spec.protocol(base) if spec.protocol is not None else None
+        except Exception as exc:  # noqa: BLE001: a metric's bug costs its own scores only
+            if isinstance(exc, KeyboardInterrupt):  # pragma: no cover (not an Exception)
+                raise
+            first = first or (exc if isinstance(exc, GanbenchError) else
+                              RuntimeError(f"metric '{name}' raised {type(exc).__name__}: {exc}"))
+            errors[name] = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
+            continue
         timings[name] = time.perf_counter() - t0
-        scores.update({k: float(v) for k, v in out.items()})
-        if spec.protocol is not None:
-            protocol[name] = spec.protocol(base)
+        scores.update(own)
+        if described is not None:
+            protocol[name] = described
+    if errors:
+        if not scores and first is not None:
+            raise first
+        protocol["errors"] = errors
     timings["generation"] = base.generation_seconds
     return scores, protocol, {k: round(v, 3) for k, v in timings.items()}

@@ -331,7 +331,8 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
     if not suite.runs:
         return []
     (out_dir / "losses").mkdir(parents=True, exist_ok=True)
-    old = read_json(out_dir / INDEX, {}) or {}
+    old = read_json(out_dir / INDEX, {})
+    old = old if isinstance(old, dict) else {}  # a damaged index is written again below
     axes, groups = suite.axes, suite.current
     varying = varying_axes(axes, groups)
     entries: list[PlotEntry] = []
@@ -350,7 +351,8 @@ def draw_all(suite_dir: Path, plugins: Plugins | None = None) -> list[PlotEntry]
     compare = list(suite.provenance.get("compare_losses") or [])
     key = _fingerprint(suite.runs, suite.dir, [primary, higher, suite.device, LAYOUT, compare],
                        ("losses.csv",) if compare else ())
-    previous = [PlotEntry.from_dict(e) for e in old.get("plots", []) if e.get("kind") in ("curve", "throughput", "loss-curve")]
+    previous = [PlotEntry.from_dict(e) for e in old.get("plots") or [] if isinstance(e, dict)
+                and isinstance(e.get("path"), str) and e.get("kind") in ("curve", "throughput", "loss-curve")]
     if old.get("inputs") == key and all((suite.dir / e.path).is_file() for e in previous):
         entries = previous + entries
     else:

@@ -8,6 +8,7 @@ GANBENCH_BLOCK_PLUGINS=a,b blocks plugins by name (their entry-point names).
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ def get_plugin_manager(load_entrypoints: bool | None = None,
     if load_entrypoints is None:
         load_entrypoints = os.environ.get("GANBENCH_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     if load_entrypoints:
+        _check_entry_points(pm)
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a broken third-party plugin: say which
@@ -75,6 +77,29 @@ def get_plugin_manager(load_entrypoints: bool | None = None,
                                 hint="fix or uninstall it, or block it with GANBENCH_BLOCK_PLUGINS=<name>") from exc
     pm.check_pending()
     return pm
+
+
+def _check_entry_points(pm: pluggy.PluginManager) -> None:
+    """Each third-party entry point imports, and does not take a built-in's name (pluggy would
+    skip it unseen); an error names the plugin and its package, and never suggests blocking
+    a built-in."""
+    builtin = {name for name, _ in BUILTIN_PLUGINS}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        package = dist.metadata["name"] if dist is not None else "an unknown package"
+        if pm.is_blocked(ep.name) or package == "ganbench":
+            continue
+        if ep.name in builtin:
+            raise GanbenchError(f"plugin '{ep.name}' of package {package} has the name of a built-in plugin, so it "
+                                f"would be skipped", hint=f"rename its entry point in {package}'s pyproject.toml "
+                                                          f"([project.entry-points.ganbench]), e.g. '{package}'")
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001: any import-time error of a third-party package
+            raise GanbenchError(f"plugin '{ep.name}' of package {package} failed to import: "
+                                f"{type(exc).__name__}: {exc}",
+                                hint=f"reinstall or fix {package}, uninstall it (pip uninstall {package}), or "
+                                     f"block it with GANBENCH_BLOCK_PLUGINS={ep.name}") from None
 
 
 def plugin_packages(pm: pluggy.PluginManager) -> dict[str, str]:

@@ -49,6 +49,12 @@ def render(suite_dir: Path, fmt: str, plugins: Plugins | None = None, out: Path 
     """One format as text (written to `out` when given). Paths in md and HTML are made
     relative to `out`'s folder, so a page published elsewhere still finds the images.
     draw=True brings the plots up to date first."""
+    return render_board(suite_dir, fmt, plugins, out, draw)[0]
+
+
+def render_board(suite_dir: Path, fmt: str, plugins: Plugins | None = None, out: Path | None = None,
+                 draw: bool = False) -> tuple[str, Board]:
+    """:func:`render`, and the board it rendered (what the command line reports on)."""
     fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise GanbenchError(f"unknown format '{fmt}'", hint=f"one of: {', '.join(FORMATS)}")
@@ -61,4 +67,4 @@ def render(suite_dir: Path, fmt: str, plugins: Plugins | None = None, out: Path 
     text = FORMATS[fmt](board, prefix) if fmt in LINKED else FORMATS[fmt](board)
     if out is not None:
         atomic_write_text(Path(out), text)
-    return text
+    return text, board

@@ -51,7 +51,8 @@ REFERENCES = "references"
 #: bump when how a reference is drawn or scored changes: invalidates cached references
 VERSION = 1
 #: protocol keys that describe a sample or timing, not how a score is defined
-VOLATILE = frozenset({"seconds", "generation_seconds", "time"})
+#: protocol keys that do not say how a score was computed (errors: metrics that raised, metrics.evaluate)
+VOLATILE = frozenset({"seconds", "generation_seconds", "time", "errors"})
 REAL, UNTRAINED = "real", "untrained"
 LABELS = {REAL: "real data (floor)", UNTRAINED: "untrained G (ceiling)"}
 #: the real sample is drawn with this seed (indices into the split, or bootstrap draws)

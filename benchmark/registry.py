@@ -34,10 +34,15 @@ class Registry(Generic[T]):
         plugin, package = self._current
         if name in self._entries:
             other = self._entries[name]
+            if "ganbench" in (other.package, package):  # never suggest blocking a built-in
+                mine, theirs = (plugin, package) if other.package == "ganbench" else (other.plugin, other.package)
+                hint = (f"a built-in {self.kind} has this name: rename it in {theirs}, or block that plugin "
+                        f"with GANBENCH_BLOCK_PLUGINS={mine}")
+            else:
+                hint = f"uninstall one of them, or block one with GANBENCH_BLOCK_PLUGINS={plugin}"
             raise GanbenchError(
                 f"two plugins register the {self.kind} '{name}': "
-                f"{other.package} (plugin {other.plugin}) and {package} (plugin {plugin})",
-                hint=f"uninstall one of them, or block one with GANBENCH_BLOCK_PLUGINS={plugin}")
+                f"{other.package} (plugin {other.plugin}) and {package} (plugin {plugin})", hint=hint)
         for attr in ("traits", "requires", "refuses"):
             unknown = sorted(set(getattr(spec, attr, ())) - set(TRAITS))
             if unknown:

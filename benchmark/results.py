@@ -16,6 +16,11 @@ from typing import Any
 
 #: states a rerun skips; failed and interrupted runs continue
 FINISHED = ("done", "diverged")
+#: every state status.json may hold ("interrupted": stopped by Ctrl-C, resumed by the next run).
+#: "damaged" is never written: it is what a folder whose files do not read back is (damage.py)
+STATES = ("pending", "running", "done", "failed", "diverged", "interrupted")
+#: states whose status.json keeps the reason in "error"
+WITH_REASON = ("failed", "diverged", "interrupted")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -49,9 +54,11 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
+    """The file's JSON, or ``default`` when it is missing or does not read as JSON (damage.py
+    says which files of a run folder that makes damaged)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, ValueError):
         return default
 
 
@@ -69,25 +76,36 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 line = line.strip()
                 if line:
                     try:
-                        out.append(json.loads(line))
-                    except json.JSONDecodeError:
+                        record = json.loads(line)
+                    except ValueError:
                         continue  # a line cut by a crash
-    except FileNotFoundError:
+                    if isinstance(record, dict):
+                        out.append(record)
+    except (OSError, UnicodeDecodeError):
         pass
     return out
 
 
 def set_status(run_dir: Path, state: str, **extra: Any) -> dict[str, Any]:
-    status = read_json(run_dir / "status.json", {}) or {}
+    status = read_json(run_dir / "status.json", {})
+    status = status if isinstance(status, dict) else {}
     status.update(extra)
     status["state"] = state
     status["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if state != "failed" and state != "diverged":
+    if state not in WITH_REASON:
         status.pop("error", None)
     write_json(run_dir / "status.json", status)
     return status
 
 
 def get_status(run_dir: Path) -> dict[str, Any]:
-    return read_json(Path(run_dir) / "status.json", {"state": "pending"}) or {"state": "pending"}
+    """status.json; {"state": "pending"} when there is none, {"state": "damaged"} when it is not
+    an object with a known state (damage.py says how it is damaged)."""
+    path = Path(run_dir) / "status.json"
+    if not path.exists():
+        return {"state": "pending"}
+    status = read_json(path)
+    if not isinstance(status, dict) or status.get("state") not in STATES:
+        return {"state": "damaged"}
+    return status
 

@@ -3,13 +3,16 @@
 A run's identity is its training config: the run id's hash leaves out the evaluation
 settings and the step budget (runspec.NOT_HASHED). So after a suite edit or a ``--set`` a
 finished run is rescored when only its evaluation settings changed, continues from its last
-checkpoint when its budget was raised, and is left alone when asked for as it was.
+checkpoint when its budget was raised, and is left alone when asked for as it was. A damaged
+folder (``damage.py``) is left alone whatever it holds: ganbench never trains over, rewrites
+or deletes files it cannot read back.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from .damage import damage_of
 from .errors import GanbenchError
 from .results import FINISHED, atomic_write_text, get_status, read_json, read_jsonl
 from .runspec import RunSpec
@@ -20,7 +23,10 @@ def run_action(run: RunSpec, run_dir: Path) -> str:
     (the run id's hash leaves out evaluation settings and the step budget), so a finished run
     whose suite now asks for other evaluation settings is rescored ("rescore"), one whose
     budget was raised continues from its last checkpoint ("continue"), and one asked for as
-    it was is left alone ("skip"); anything unfinished trains, resuming a checkpoint ("train")."""
+    it was is left alone ("skip"); anything unfinished trains, resuming a checkpoint ("train").
+    A folder with a file that does not read back is "damaged": left as it is."""
+    if damage_of(run_dir) is not None:
+        return "damaged"
     status = get_status(run_dir)
     if status.get("state") not in FINISHED:
         return "train"

@@ -4,6 +4,7 @@ leaderboard rebuilt after every finished run, and a summary. torch and the execu
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import platform
 import re
@@ -20,6 +21,7 @@ from .capacity import check_capacity
 from .containment import check_results_root, check_suite_dir
 from .config import reference_options
 from .data import cache_dir
+from .damage import damage_of
 from .errors import GanbenchError, ResourceMissing
 from .plugins import Plugins
 from .publish import write_all
@@ -78,6 +80,8 @@ def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
                 continue
             if msg and all(p.message != msg for p in problems):
                 problems.append(Check(what, msg, True))
+            elif not msg:
+                problems += _decode(spec, opts, what)
         for m in run.metrics.names:
             mspec = plugins.metrics.get(m)
             key = f"m:{m}:{run.metric_options.get(m)}"
@@ -90,6 +94,20 @@ def check_suite(plugins: Plugins, suite: Suite) -> list[Check]:
     return problems
 
 
+def _decode(spec: Any, options: Any, what: str) -> list[Check]:
+    """Decode the data set once (cached for the runs), so a corrupt or vanished file is
+    reported before anything trains, not an hour into the suite."""
+    try:
+        spec.load(options, str(cache_dir()))
+    except ResourceMissing as exc:
+        return [Check(what, str(exc), True)]
+    except GanbenchError as exc:
+        return [Check(what, str(exc), False)]
+    except (OSError, ValueError, RuntimeError) as exc:
+        return [Check(what, f"cannot read the data: {type(exc).__name__}: {exc}", False)]
+    return []
+
+
 def raise_for(problems: list[Check], suite: Suite) -> None:
     if not problems:
         return
@@ -100,38 +118,46 @@ def raise_for(problems: list[Check], suite: Suite) -> None:
 
 
 class SuiteLock:
-    """One driver per results folder: a lock file holding the driver's pid."""
+    """One driver per results folder: an flock on ``.lock``, which holds the driver's pid.
+
+    The kernel drops an flock when its process dies, so a dead driver's lock is free without
+    anyone deciding it is stale (reading a pid and then unlinking raced when two drivers
+    reclaimed the same stale lock: both ran). The inode check covers a holder that removed
+    the file between our open and our flock."""
 
     def __init__(self, suite_dir: Path):
         self.path = Path(suite_dir) / ".lock"
+        self.fd: Optional[int] = None
 
     def __enter__(self) -> "SuiteLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            pid = self.path.read_text().strip() if self.path.exists() else "?"
-            if pid.isdigit() and not _alive(int(pid)):
-                self.path.unlink(missing_ok=True)  # a dead driver's lock
-                return self.__enter__()
-            raise GanbenchError(f"another ganbench driver (pid {pid}) is running this suite in {self.path.parent}",
-                                hint=f"wait for it, or if it is gone, delete {self.path}") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise GanbenchError(f"another ganbench driver (pid {pid}) is running this suite in "
+                                    f"{self.path.parent}", hint="wait for it to finish (its lock, "
+                                                                f"{self.path}, is freed when it exits)") from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the file we locked was removed by its holder: lock the current one
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 @dataclass
@@ -140,9 +166,11 @@ class SuiteResult:
     states: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    damaged: dict[str, str] = field(default_factory=dict)  # run id -> why (damage.py); left as they are
 
     @property
     def failed(self) -> list[str]:
+        """Runs not done: failed, diverged, interrupted or damaged (the exit status says not ok)."""
         return [r for r, s in self.states.items() if s not in ("done",)]
 
 
@@ -180,7 +208,8 @@ def device_name(suite: Suite) -> str:
 
 def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Optional["Executor"] = None,
               on_event: Optional["OnEvent"] = None) -> SuiteResult:
-    """Run every run of the suite not already finished. Never raises for a run's failure."""
+    """Run every run of the suite not already finished. Never raises for a run's failure; a
+    damaged run folder is reported (event "run_damaged") and left as it is."""
     from .executors import LocalExecutor
 
     raise_for(check_suite(plugins, suite), suite)
@@ -193,15 +222,23 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Opti
     with SuiteLock(suite_dir):
         todo: list[RunSpec] = []
         for run in suite.runs:  # before anything is written: a shorter budget than a finished run's is refused
-            if run_action(run, suite_dir / run.run_id) == "skip":
+            action = run_action(run, suite_dir / run.run_id)
+            if action == "skip":
                 result.skipped.append(run.run_id)
                 result.states[run.run_id] = get_status(suite_dir / run.run_id)["state"]
+            elif action == "damaged":
+                damage = damage_of(suite_dir / run.run_id)
+                result.states[run.run_id] = "damaged"
+                result.damaged[run.run_id] = damage.message if damage else "damaged"
             else:
                 todo.append(run)
         (suite_dir / "suite.toml").write_text(suite.text, encoding="utf-8")
         prov = {**provenance(suite, device_name(suite)), "executor": executor.describe()}
         write_json(suite_dir / "provenance.json", prov)
-        events("suite_started", total=len(suite.runs), todo=len(todo), skipped=len(result.skipped))
+        events("suite_started", total=len(suite.runs), todo=len(todo), skipped=len(result.skipped),
+               damaged=len(result.damaged))
+        for run_id, message in result.damaged.items():
+            events("run_damaged", run_id=run_id, message=message)
 
         def on_start(run: RunSpec) -> None:
             events("run_started", run=run)
@@ -218,7 +255,7 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Opti
             events("run_progress", run_id=run_id, step=step, extra=extra)
 
         executor.run_all(plugins, todo, suite_dir, cache_dir(), on_start, on_done, on_progress, events)
-        if not todo and result.skipped:
+        if not todo:  # nothing ran: the pages still say what is there (damaged runs included)
             try:
                 write_all(suite_dir, plugins)
             except GanbenchError:

@@ -3,7 +3,9 @@ write every file, and record how it ended.
 
 A run is a pure function of its resolved config and its results folder, so any executor
 (in-process, worker processes, Ray) calls :func:`execute_run`, which never raises for a
-run's own failure (only a Ctrl-C goes through, after the status says "interrupted").
+run's own failure (only a Ctrl-C goes through, after the status says "interrupted", the state
+the next `ganbench run` resumes). A damaged folder (``damage.py``) is returned as "damaged"
+without a file of it touched.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from .plugins import Plugins
 from .references import ensure_references
 from .rescore import rescore
 from .resume import keep_final_evaluations_as_history, run_action
+from .observers import Observers
 from .results import append_jsonl, atomic_write_text, get_status, read_jsonl, set_status, write_json
 from .runspec import RunSpec
 from .specs import ImageData, RunInfo
@@ -49,10 +52,13 @@ def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache
     action = run_action(run, run_dir)
     if action == "skip":
         return get_status(run_dir)["state"]
+    if action == "damaged":
+        return "damaged"
     one = _Run(plugins, run, run_dir, data, progress)
     if action == "rescore":
         return one.rescore()
-    if action == "continue":
+    if action == "continue":  # no longer done: a board read meanwhile sees a run in progress, not a damaged one
+        set_status(run_dir, "running")
         keep_final_evaluations_as_history(run_dir)
     write_json(run_dir / "config.json", run.config_json())
     error: Optional[str] = None
@@ -61,7 +67,9 @@ def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache
         one.train(should_stop)
         state = "done"
     except KeyboardInterrupt:
-        set_status(run_dir, "failed", error="interrupted (Ctrl-C); rerun the suite to continue from the last checkpoint")
+        at = one.trainer.state.step if one.trainer is not None else 0
+        set_status(run_dir, "interrupted", error=f"interrupted (Ctrl-C) at step {at}; rerun the suite to continue "
+                                                 "from the last checkpoint")
         raise
     except Exception as exc:  # a failing run never takes the suite down
         if isinstance(exc, Diverged):
@@ -75,11 +83,23 @@ def execute_run(plugins: Plugins, run: RunSpec, suite_dir: Path, data: DataCache
     del one.trainer
     if torch.cuda.is_initialized():  # the next run in this process starts from an empty allocator cache
         torch.cuda.empty_cache()
-    try:
-        plugins.hook.ganbench_run_finished(run=one.info, status=state, error=error)
-    except Exception as exc:  # a broken observer must not lose the run's result
-        (run_dir / "hook-error.log").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+    one.notify("ganbench_run_finished", run=one.info, status=state, error=error)
     return state
+
+
+def restore(trainer: Trainer, ckpt: Path) -> None:
+    """Load a checkpoint into the run's networks; one that does not fit them (another model's,
+    written before checkpoints named their run) is an error that says so, not a traceback."""
+    state = load_checkpoint(ckpt)
+    try:
+        trainer.load_state_dict(state)
+    except GanbenchError:
+        raise
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise GanbenchError(f"{ckpt} does not fit this run's networks ({type(exc).__name__}: {first})",
+                            hint=f"it may be another run's checkpoint: restore this run's, or delete {ckpt} to "
+                                 "restart the run from step 0") from exc
 
 
 class _Run:
@@ -90,6 +110,7 @@ class _Run:
         self.plugins, self.run, self.dir, self.data = plugins, run, run_dir, data
         self.info = RunInfo(run.run_id, run.suite, run_dir, run.resolved, run.coords)
         self.progress = progress or (lambda run_id, step, extra: None)
+        self.notify = Observers(plugins, run_dir)  # lifecycle hooks: a raising observer is logged, not fatal
         self.trainer: Optional[Trainer] = None
         self.eval_seconds = 0.0
         self.generation_img_per_s: Optional[float] = None
@@ -107,7 +128,7 @@ class _Run:
         ckpt = self.dir / "checkpoint.pt"
         resumed = 0
         if ckpt.exists():
-            trainer.load_state_dict(load_checkpoint(ckpt))
+            restore(trainer, ckpt)
             resumed = trainer.state.step
             truncate_after(self.dir, resumed)
         else:
@@ -116,14 +137,14 @@ class _Run:
         self.info.resumed_from = resumed
         set_status(self.dir, "running", step=resumed, steps=t.steps, resumed_from=resumed,
                    started=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        self.plugins.hook.ganbench_run_started(run=self.info)
+        self.notify("ganbench_run_started", run=self.info)
         last = {"img_per_s": 0.0}
         columns = grid_columns(t.grid_size, len(trainer.class_pool) if trainer.conditional else 0)
 
         def on_log(step: int, losses: dict[str, float], speed: dict[str, float]) -> None:
             last.update(speed, **losses)
-            self.plugins.hook.ganbench_step_finished(run=self.info, step=step,
-                                                     losses={**losses, "img_per_s": speed["img_per_s"]})
+            self.notify("ganbench_step_finished", run=self.info, step=step,
+                        losses={**losses, "img_per_s": speed["img_per_s"]})
             self.progress(self.run.run_id, step, dict(last))
 
         def on_sample(step: int, images: torch.Tensor) -> None:
@@ -183,8 +204,8 @@ class _Run:
             ensure_references(self.plugins, self.run, self.data, self.dir.parent, resolve_device(self.run.train.device))
         except Exception as exc:  # reference rows give context; they never cost the run
             set_status(self.dir, "done", reference_warning=f"reference rows not computed: {type(exc).__name__}: {exc}")
-        self.plugins.hook.ganbench_evaluation_finished(run=self.info, step=record["step"], scores=record["scores"],
-                                                       final=record["final"])
+        self.notify("ganbench_evaluation_finished", run=self.info, step=record["step"], scores=record["scores"],
+                    final=record["final"])
         return "done"
 
     def evaluate(self, trainer: Trainer, step: int, final: bool) -> dict[str, float]:
@@ -204,11 +225,14 @@ class _Run:
         if ctx.generation_seconds > 0:
             self.generation_img_per_s = n / ctx.generation_seconds
         protocol["generator"] = trainer.sampling_description()
+        for name, why in protocol.get("errors", {}).items():
+            self.notify.warn(f"{self.run.run_id}: metric {name} raised at step {step}, its scores are left out "
+                             f"(the other metrics' are kept): {why}")
         record = {"step": step, "final": final, "scores": scores, "protocol": protocol, "seconds": seconds,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": str(trainer.device),
                   "autocast": None}  # what the sample depends on: scoring samples in fp32
         append_jsonl(self.dir / "evals.jsonl", record)
-        self.plugins.hook.ganbench_evaluation_finished(run=self.info, step=step, scores=scores, final=final)
+        self.notify("ganbench_evaluation_finished", run=self.info, step=step, scores=scores, final=final)
         bad = [k for k, v in scores.items() if not math.isfinite(v)]
         if bad:
             raise Diverged(f"non-finite scores at step {step}: {', '.join(bad)}")

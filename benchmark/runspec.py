@@ -38,6 +38,9 @@ HASH_NEUTRAL: dict[tuple[str, ...], Any] = {}
 HASH_NEUTRAL.update({("train", "g_steps"): 1, ("train", "balance"): "none", ("train", "balance_threshold"): 0.5,
                      ("train", "critic_warmup"): "none", ("train", "d_update"): "joint",
                      ("train", "smooth_g_target"): False})
+#: the divergence rules (ganbench.divergence): they stop a run, they change no weight
+HASH_NEUTRAL.update({("train", "explode_factor"): 1e4, ("train", "explode_max"): 1e6,
+                     ("train", "collapse_std"): 1e-4, ("train", "collapse_logs"): 3})
 #: the DCGAN family's network options (plugins/dcgan.py ConvNetOptions), per family because
 #: gan and acgan already hash a "dropout" of their own
 HASH_NEUTRAL.update({("models", family, key): default for family in ("dcgan", "wgan", "wgan-gp")

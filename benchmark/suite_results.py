@@ -7,7 +7,8 @@ seed, the evaluation settings ([metrics], which split tables by protocol anyway)
 ``--set``), the config of the newest run (config.json written last) makes the current group;
 the others are *stale* groups: their own rows on the board, marked, unranked and named in a
 warning, never averaged into the current row, and left out of the score and throughput plots.
-Nothing here writes to the suite folder.
+A damaged run (``damage.py``: a file that does not read back) is in no group: the board lists
+it, with why, among the runs it left out. Nothing here writes to the suite folder.
 """
 from __future__ import annotations
 
@@ -16,19 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .damage import Damage, is_run_folder, read_run_files
 from .references import read_references
-from .results import get_status, read_json, read_jsonl
+from .results import read_json
 from .runspec import show_value
 
 #: [train] keys that change no weight (logs, checkpoints, pictures, the evaluation cadence: evaluations
 #: run under their own RNG) and the device: runs differing only in these still share a row
 NEUTRAL = frozenset({"log_every", "checkpoint_every", "eval_every", "sample_every", "num_final_images", "num_best_images",
-                     "grid_size", "device"})
+                     "grid_size", "device", "explode_factor", "explode_max", "collapse_std",
+                     "collapse_logs"})
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One run folder as written: config.json, status.json, evals.jsonl, throughput.json."""
+    """One run folder as written: config.json, status.json, evals.jsonl, throughput.json;
+    ``damage`` when one of its files does not read back (then config is {} unless the damage
+    is elsewhere, and its evaluations are not used)."""
 
     dir: Path
     config: dict[str, Any]
@@ -37,6 +42,7 @@ class RunRecord:
     final: dict[str, Any] | None
     throughput: dict[str, Any]
     written: int = 0  # config.json's mtime (ns): when the run was last started with this config
+    damage: Damage | None = None
 
     @property
     def run_id(self) -> str:
@@ -53,27 +59,29 @@ class RunRecord:
 
     @property
     def state(self) -> str:
-        return self.status.get("state", "pending")
+        return "damaged" if self.damage else self.status.get("state", "pending")
 
 
 def load_run(run_dir: Path) -> RunRecord:
     run_dir = Path(run_dir)
-    evals = read_jsonl(run_dir / "evals.jsonl")
+    files = read_run_files(run_dir)
     try:
         written = (run_dir / "config.json").stat().st_mtime_ns
-    except FileNotFoundError:
+    except OSError:
         written = 0
-    return RunRecord(dir=run_dir, config=read_json(run_dir / "config.json", {}), status=get_status(run_dir),
-                     evals=evals, final=next((e for e in reversed(evals) if e.get("final")), None),
-                     throughput=read_json(run_dir / "throughput.json", {}), written=written)
+    evals = files.evals
+    return RunRecord(dir=run_dir, config=files.config, status=files.status, evals=evals,
+                     final=next((e for e in reversed(evals) if e.get("final")), None),
+                     throughput=files.throughput, written=written, damage=files.damage)
 
 
 def list_runs(suite_dir: Path) -> list[RunRecord]:
-    """Every folder of the suite that has a config.json, in name order."""
+    """Every run folder of the suite (one with a config.json, status.json, evals.jsonl or
+    checkpoint.pt: a folder that lost its config.json is still a run, a damaged one), in name order."""
     suite_dir = Path(suite_dir)
     if not suite_dir.is_dir():
         return []
-    return [load_run(p) for p in sorted(suite_dir.iterdir()) if (p / "config.json").is_file()]
+    return [load_run(p) for p in sorted(suite_dir.iterdir()) if is_run_folder(p)]
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,19 @@ def group_runs(runs: list[RunRecord]) -> tuple[list[str], list[Group]]:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A damaged run: in no row's scores. coords: its matrix cell, when its config.json still says."""
+
+    run_id: str
+    file: str
+    message: str
+    coords: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "file": self.file, "message": self.message, "coords": self.coords}
+
+
+@dataclass(frozen=True)
 class SuiteResults:
     """A suite folder: its runs, grouped, and its provenance.json."""
 
@@ -146,6 +167,18 @@ class SuiteResults:
     axes: list[str]
     groups: list[Group]
     references: list[dict[str, Any]] = field(default_factory=list)
+    provenance_problem: str = ""  # how provenance.json does not read back (then provenance is {})
+
+    @property
+    def damaged(self) -> list[RunRecord]:
+        """The runs left out of every group: a file of theirs does not read back."""
+        return [r for r in self.runs if r.damage]
+
+    @property
+    def left_out(self) -> list[LeftOut]:
+        """The damaged runs as the pages list them, each with its cell when its config.json can be trusted."""
+        return [LeftOut(r.run_id, r.damage.file, r.damage.message, dict(r.coords) if r.config else {})
+                for r in self.runs if r.damage]
 
     @property
     def current(self) -> list[Group]:
@@ -171,6 +204,27 @@ class SuiteResults:
 def read_suite(suite_dir: Path) -> SuiteResults:
     suite_dir = Path(suite_dir)
     runs = list_runs(suite_dir)
-    axes, groups = group_runs(runs)
-    return SuiteResults(suite_dir, runs, read_json(suite_dir / "provenance.json", {}) or {}, axes, groups,
-                        read_references(suite_dir))
+    axes, groups = group_runs([r for r in runs if not r.damage])
+    provenance, problem = read_provenance(suite_dir)
+    return SuiteResults(suite_dir, runs, provenance, axes, groups, read_references(suite_dir), problem)
+
+
+#: provenance.json keys the pages read, and the JSON types they must have
+PROVENANCE_TYPES = {"suite": str, "primary": str, "device": str, "description": str, "command": str,
+                    "reported": list, "compare_losses": list, "plots": list, "axes": list}
+
+
+def read_provenance(suite_dir: Path) -> tuple[dict[str, Any], str]:
+    """(provenance.json, "") or ({}, how it does not read back); a missing one is ({}, "")."""
+    path = Path(suite_dir) / "provenance.json"
+    if not path.exists():
+        return {}, ""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        return {}, "does not read back as a JSON object"
+    bad = [k for k, t in PROVENANCE_TYPES.items() if data.get(k) is not None and not isinstance(data[k], t)]
+    bad += [f"reported[{i}]" for i, e in enumerate(data.get("reported") or []) if not isinstance(e, dict)]
+    bad += ["compare_losses"] if not all(isinstance(c, str) for c in data.get("compare_losses") or []) else []
+    if bad:
+        return {}, f"has keys of the wrong type ({', '.join(bad)})"
+    return data, ""

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from .divergence import DivergenceWatch, batch_spread
 from .ema import EMA, describe_generator
 from .errors import GanbenchError
 from .losslog import LossLog, term_columns
@@ -120,6 +121,7 @@ class Trainer(UpdateSteps):
         self.images_drawn = 0  # real images D was shown (images_seen's source)
         self._last: Optional[tuple[Any, ...]] = None
         self.state = TrainState()
+        self.watch = DivergenceWatch(t)
         self.use_amp = t.precision != "fp32" and device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if t.precision == "bf16" else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and t.precision == "fp16")
@@ -169,6 +171,7 @@ class Trainer(UpdateSteps):
     # -- checkpoints --------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
+            "run_id": self.run.run_id,  # whose checkpoint it is: damage.py refuses another run's
             "step": self.state.step, "train_seconds": self.state.train_seconds,
             "images_seen": self.state.images_seen,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
@@ -179,7 +182,7 @@ class Trainer(UpdateSteps):
             "device": self.device.type,  # a run resumes only on the kind of device it started on
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "perm": self.perm, "pos": self.pos, "acc": self.acc, "acc_n": self.acc_n,
-            "log": self.log.state_dict(),
+            "log": self.log.state_dict(), "watch": self.watch.state_dict(),
         }
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
@@ -205,6 +208,7 @@ class Trainer(UpdateSteps):
             torch.cuda.set_rng_state(sd["cuda_rng"], self.device)
         self.perm, self.pos = sd["perm"].to(self.device), int(sd["pos"])
         self.log.load_state_dict(sd["acc"], int(sd["acc_n"]), sd.get("log"))
+        self.watch.load_state_dict(sd.get("watch"))
         self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]))
 
     # -- the loop ------------------------------------------------------------
@@ -243,6 +247,7 @@ class Trainer(UpdateSteps):
                 if not all(math.isfinite(v) for k, v in losses.items() if k not in idle):
                     raise Diverged(f"non-finite loss at step {step}: "
                                    + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+                self.watch.check(step, losses, idle, batch_spread(self.last_fake) if t.collapse_std else None)
                 cb.on_log(step, losses, speed)
                 window_start, window_images = time.perf_counter(), 0
             self.sync()  # the pause starts when the queued steps have run, not when they were queued

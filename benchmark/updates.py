@@ -68,6 +68,7 @@ class UpdateSteps:
     use_amp: bool
     amp_dtype: torch.dtype
     _last: Optional[tuple[Any, ...]]
+    last_fake: torch.Tensor | None = None  # G's batch of its last step (the collapse rule reads it)
     state: Any  # train.TrainState
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -221,6 +222,7 @@ class UpdateSteps:
                     loss = loss + aux
                     parts.append(aux)
             self._last = None
+            self.last_fake = fake.detach()
             if decide is not None and not decide(loss):
                 return loss, False
             self.opt_g.zero_grad(set_to_none=True)

@@ -54,6 +54,9 @@ def _missing(options: ImageFolderOptions) -> Optional[str]:
     root = data_root(options, NAME)
     how = (f"put one sub-folder per class with .png/.jpg/.jpeg/.webp images there "
            f"({root}/<class>/image.png), or set {WHERE}.root to such a folder")
+    if root.exists() and not root.is_dir():
+        raise GanbenchError(f"{root} is a file; an image folder holds one sub-folder per class", where=WHERE,
+                            hint=f"set {WHERE}.root to the folder of class folders")
     if not root.is_dir():
         return f"image folder {root} does not exist; {how}"
     sub = root / options.split
@@ -68,13 +71,32 @@ def _missing(options: ImageFolderOptions) -> Optional[str]:
     return None
 
 
+def _dead_link(entry: os.DirEntry) -> bool:
+    """A link that leads nowhere: broken, or a loop (a -> a): it would be skipped unseen."""
+    return entry.is_symlink() and not os.path.exists(entry.path)
+
+
+def _listing(folder: str | Path) -> list[os.DirEntry]:
+    try:
+        entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+    except OSError as exc:
+        raise ResourceMissing(f"cannot list image folder {folder}: {exc.strerror or exc}", where=WHERE) from None
+    dead = [e.path for e in entries if _dead_link(e)]
+    if dead:
+        raise GanbenchError(f"{dead[0]} is a broken or looping link" + (f" (and {len(dead) - 1} more)"
+                                                                           if len(dead) > 1 else ""),
+                            where=WHERE, hint="remove the link or point it at a real file or folder")
+    return entries
+
+
 def scan(folder: Path) -> tuple[list[str], list[str], list[int]]:
     """Class names (sorted sub-folders), image paths and labels; hidden files and other
-    extensions are ignored, an empty class is an error (it would silently vanish)."""
-    try:
-        classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
-    except OSError as exc:
-        raise ResourceMissing(f"cannot list image folder {folder}: {exc}", where=WHERE) from exc
+    extensions are ignored, an empty class is an error (it would silently vanish), and so
+    is a link that leads nowhere."""
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise GanbenchError(f"{folder} is a file; an image folder holds one sub-folder per class", where=WHERE,
+                            hint=f"set {WHERE}.root to the folder of class folders")
+    classes = sorted(e.name for e in _listing(folder) if e.is_dir())
     if not classes:
         loose = [e.name for e in os.scandir(folder) if e.name.lower().endswith(IMAGE_EXTENSIONS)]
         raise GanbenchError(f"{folder} has no class sub-folders" + (f" (it holds {len(loose)} images directly)"
@@ -85,8 +107,7 @@ def scan(folder: Path) -> tuple[list[str], list[str], list[int]]:
     base = os.path.abspath(folder)
     for k, c in enumerate(classes):
         sub = os.path.join(base, c)
-        names = sorted(e.name for e in os.scandir(sub)
-                       if e.name[0] != "." and e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
+        names = sorted(e.name for e in _listing(sub) if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
         if not names:
             raise GanbenchError(f"class folder {sub} has no images (.png, .jpg, .jpeg, .webp)",
                                 where=WHERE, hint="add images to it or remove the folder")

@@ -4,7 +4,8 @@
 # the command line below, so a rerun reproduces it and a later session resumes it (every run
 # checkpoints; rerunning the same command continues where it stopped).
 #
-#   scripts/cpu_experiments.sh report1     # CIFAR-10 automobile, report 1's nets at a quarter width
+#   scripts/cpu_experiments.sh report1         # CIFAR-10 automobile, report 1's nets at a quarter width
+#   scripts/cpu_experiments.sh report4-fmnist  # one GAN per Fashion-MNIST class, report 4's nets at half width
 #
 # Data: the CIFAR-10 JPEG copy extracted to $GANBENCH_DATA/cifar10-jpeg (default
 # ~/.cache/ganbench/data/cifar10-jpeg), read as an image folder; it has no test split.
@@ -28,8 +29,18 @@ case "${1:-}" in
       --set 'models.wgan-gp.g_channels=[128, 64, 32, 16]' --set 'models.wgan-gp.d_channels=[32, 64, 128]' \
       --set models.acgan.width=16 "${@:2}"
     ;;
+  report4-fmnist)
+    # report 4's nets at half their channels (G dense 7x7x64, transposed convs 32-1; D 32-64, dense
+    # 512), 3,000 G steps for every D:G rule (equal G steps), two seeds, the shipped Fashion-MNIST
+    # classifier against each class's 7,000 images (FID needs Inception weights this machine lacks)
+    ganbench run suites/per_class_fashion_mnist.toml --results results \
+      --set 'metrics.names=["classifier"]' --set train.threads=1 --set 'matrix.seed=[0, 1]' \
+      --set train.steps=3000 --set train.eval_every=1000 --set train.sample_every=500 \
+      --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[64, 32]' \
+      --set 'models.dcgan.d_channels=[32, 64]' --set 'models.dcgan.d_dense=[512]' "${@:2}"
+    ;;
   *)
-    echo "usage: $0 report1 [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    echo "usage: $0 report1|report4-fmnist [extra ganbench run options, e.g. --filter model=dcgan]" >&2
     exit 2
     ;;
 esac

@@ -114,7 +114,7 @@ def test_list_shows_a_plugins_options(capsys) -> None:
     assert width["default"] == 64 and width["bounds"] == "≥ 1" and "channel" in width["help"]
     assert main(["list", "train", "--json"]) == 0
     steps = next(o for o in json.loads(capsys.readouterr().out) if o["name"] == "steps")
-    assert steps["default"] == 1000 and steps["bounds"] == "≥ 1"
+    assert steps["default"] == 1000 and steps["bounds"] == "≥ 1 and ≤ 1000000000"
     assert main(["list", "losses", "--options"]) == 0
     assert "[losses.gradient-penalty]" in capsys.readouterr().out
 

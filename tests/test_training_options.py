@@ -249,7 +249,7 @@ def test_every_new_option_is_listed_with_help_and_default():
     listed = {o["name"]: o for o in options_help(TrainConfig)}
     for key in NEW_KEYS:
         assert listed[key]["help"], key
-    assert listed["g_steps"]["bounds"] == "≥ 1" and "G steps" in listed["steps"]["help"]
+    assert listed["g_steps"]["bounds"] == "≥ 1 and ≤ 1000" and "G steps" in listed["steps"]["help"]
     assert listed["critic_warmup"]["type"] == "'none' | 'wgan'" and listed["d_update"]["default"] == "joint"
 
 

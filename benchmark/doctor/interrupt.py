@@ -84,7 +84,7 @@ def section_interrupt(ctx: Context) -> list[Check]:
             _stop(proc)
     statuses = [get_status(d) for d in dirs]
     stopped_at = [int(s.get("step") or 0) for s in statuses]
-    interrupted = all(s.get("state") == "failed" and "interrupted" in str(s.get("error", "")) for s in statuses)
+    interrupted = all(s.get("state") == "interrupted" for s in statuses)
     figures = {"returncode": rc, "runs": len(dirs), "steps": steps, "seconds_to_checkpoints": waited,
                "seconds_to_stop": stop_s, "stopped_at_step": stopped_at,
                "lock_left": (results / suite.name / ".lock").exists()}

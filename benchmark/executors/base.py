@@ -62,15 +62,16 @@ class Executor(ABC):
         self.timings.setdefault(run_id, {}).update(marks)
 
 
-def fail_lost_run(suite_dir: Path, run: RunSpec, reason: str) -> str:
+def fail_lost_run(suite_dir: Path, run: RunSpec, reason: str, state: str = "failed") -> str:
     """A run whose worker vanished: keep a finished state a lost message did not report,
-    otherwise mark it failed; its checkpoint stays, so the next `ganbench run` resumes it."""
+    otherwise mark it ``state`` (failed, or interrupted for a Ctrl-C); its checkpoint stays,
+    so the next `ganbench run` resumes it."""
     run_dir = Path(suite_dir) / run.run_id
     status = get_status(run_dir)
     if status.get("state") in FINISHED:
         return status["state"]
     step = status.get("step")
     at = f" (last checkpoint: step {step})" if step else ""
-    set_status(run_dir, "failed", error=f"{reason}{at}; rerun the suite to continue from the last checkpoint",
+    set_status(run_dir, state, error=f"{reason}{at}; rerun the suite to continue from the last checkpoint",
                finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return "failed"
+    return state

@@ -331,7 +331,8 @@ class _Driver:
                 w.proc.kill()
             if w.run is not None:
                 w.proc.join(timeout=5)
-                fail_lost_run(self.suite_dir, w.run, "interrupted (Ctrl-C); its worker was stopped before it checkpointed")
+                fail_lost_run(self.suite_dir, w.run, "interrupted (Ctrl-C); its worker was stopped before it checkpointed",
+                              "interrupted")
                 w.run = None
 
     def _shutdown(self) -> None:

@@ -305,4 +305,5 @@ class _RayDriver:
         for ref, run in list(pending.items()):
             ray.cancel(ref, force=True)
             if get_status(self.suite_dir / run.run_id).get("state") == "running":
-                fail_lost_run(self.suite_dir, run, "interrupted (Ctrl-C); its Ray task was stopped before it checkpointed")
+                fail_lost_run(self.suite_dir, run, "interrupted (Ctrl-C); its Ray task was stopped before it checkpointed",
+                              "interrupted")

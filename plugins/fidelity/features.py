@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ganbench.errors import GanbenchError
 
 from .extractors import Extractor
-from .weights import Weights
+from .weights import Weights, verified_copy
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,10 +51,9 @@ def _net(ext: Extractor, weights: Weights, device: "torch.device") -> Any:
     if key not in NETWORKS:
         from torch_fidelity.utils import create_feature_extractor
         NETWORKS.clear()  # one network in memory at a time
-        with _on(device):
+        with _on(device), verified_copy(weights) as path:
             NETWORKS[key] = create_feature_extractor(ext.name, list(ext.layers), cuda=device.type == "cuda",
-                                                     feature_extractor_weights_path=str(weights.path),
-                                                     verbose=False)
+                                                     feature_extractor_weights_path=path, verbose=False)
     return NETWORKS[key]
 
 

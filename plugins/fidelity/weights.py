@@ -9,13 +9,16 @@ stays fast.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import re
 import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlparse
 
@@ -39,6 +42,12 @@ class Weights:
 
 _ONLINE: dict[str, bool] = {}
 _INSPECTED: dict[tuple[str, str, int, int], Weights] = {}
+_VETTED: dict[str, dict[str, Any]] = {}  # sha256 -> the state dict loaded with weights_only=True
+_EXTRACTOR_OF: dict[str, Extractor] = {}  # sha256 -> the extractor it was vetted for
+
+
+def extractor_for_weights(weights: Weights) -> Extractor:
+    return _EXTRACTOR_OF.get(weights.sha256, INCEPTION)
 
 
 def online(url: str, timeout: float = 3.0) -> bool:
@@ -65,29 +74,56 @@ def inspect_weights(path: Path, ext: Extractor) -> Weights:
     st = path.stat()
     memo = (ext.name, str(path.resolve()), st.st_size, st.st_mtime_ns)
     if memo not in _INSPECTED:
+        # one read: the bytes hashed are the bytes unpickled (weights_only) and kept, so a file
+        # swapped after this check is never what torch-fidelity loads (verified_copy)
+        data = path.read_bytes()
         try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as exc:
             raise ResourceMissing(f"weights file {path} cannot be loaded as a state dict "
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]})",
                                   hint=f"it must be torch-fidelity's {ext.name} weights") from exc
         bad = [k for k, shape in ext.required
                if not isinstance(sd, dict) or k not in sd or tuple(sd[k].shape) != shape]
-        del sd
         if bad:
             raise ResourceMissing(f"weights file {path} is not {ext.name} weights as torch-fidelity expects them "
                                   f"(missing or misshapen: {', '.join(bad)})",
                                   hint=f"use the file torch-fidelity downloads: {ext.url()}")
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = hashlib.sha256(data).hexdigest()
+        del data
         m = re.search(r"-([0-9a-f]{8,})\.pth?$", os.path.basename(ext.url()))
         while len(_INSPECTED) >= 4:  # a few files' facts kept (inception and vgg16 may alternate)
             _INSPECTED.pop(next(iter(_INSPECTED)))
+        _VETTED.clear()  # the state dict of the file inspected last, for verified_copy
+        _VETTED[digest] = {k: v for k, v in sd.items()}
         _INSPECTED[memo] = Weights(path, digest, bool(m and digest.startswith(m.group(1))))
+        _EXTRACTOR_OF[digest] = ext
     return _INSPECTED[memo]
+
+
+@contextlib.contextmanager
+def verified_copy(weights: Weights) -> Iterator[str]:
+    """A path to the vetted tensors, for torch-fidelity (which unpickles with weights_only=False).
+
+    The copy is written by ganbench from the state dict it loaded with weights_only=True, in a
+    private folder (mode 0700) removed afterwards: whatever happens to the user's file after
+    the check, torch-fidelity unpickles only plain tensors ganbench saved itself.
+    """
+    import torch
+
+    sd = _VETTED.get(weights.sha256)
+    if sd is None:  # inspected in another process, or evicted: vet it again now
+        _INSPECTED.clear()
+        again = inspect_weights(weights.path, extractor_for_weights(weights))
+        if again.sha256 != weights.sha256:
+            raise ResourceMissing(f"weights file {weights.path} changed while ganbench was using it",
+                                  hint="keep the weights file unchanged during a run")
+        sd = _VETTED[weights.sha256]
+    with tempfile.TemporaryDirectory(prefix="ganbench-weights-") as folder:
+        os.chmod(folder, 0o700)
+        path = os.path.join(folder, "weights.pth")
+        torch.save(sd, path)
+        yield path
 
 
 def _local(ext: Extractor, explicit: str, where: str) -> tuple[Optional[Path], str]:
