@@ -83,9 +83,16 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw images from a finished run's generator")
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=64, help="number of images")
-    p.add_argument("-o", "--output", default="samples.png", help="grid PNG to write")
+    p.add_argument("-o", "--output", default=None,
+                   help="grid PNG (default samples.png); with --format png a new folder, npz a .npz file")
+    p.add_argument("--format", default="grid", choices=["grid", "png", "npz"],
+                   help="grid: one PNG grid (default); png: one file per image; npz: one uint8 (N, H, W, C) "
+                        "array 'images' (+ 'labels'), as FID tools read; both drawn as scoring draws them")
+    p.add_argument("--batch", type=int, default=None,
+                   help="images generated at once (default: the run's metrics.batch_size, as scoring draws them)")
     p.add_argument("--class", dest="cls", default=None, help="conditional models: a class name or index")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="latent seed (default: grid 0; png/npz the run's evaluation seed, i.e. its scoring sample)")
 
     p = sub.add_parser("eval", help="re-score a run from its checkpoint (more samples, other metrics)")
     p.add_argument("run_dir", help="results/<suite>/<run-id>")
@@ -350,8 +357,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .export import sample_run
-    path = sample_run(_plugins(), Path(args.run_dir), args.n, Path(args.output), args.cls, args.seed)
+    from .export import export_samples, sample_run
+    if args.format == "grid":
+        path = sample_run(_plugins(), Path(args.run_dir), args.n, Path(args.output or "samples.png"), args.cls,
+                          args.seed or 0)
+    else:
+        if not args.output:
+            raise GanbenchError(f"--format {args.format} needs -o: a new folder (png) or a .npz file (npz)")
+        with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err_console, transient=True) as bar:
+            task = bar.add_task("", total=args.n)
+            path = export_samples(_plugins(), Path(args.run_dir), args.n, args.format, Path(args.output), args.cls,
+                                  args.seed, args.batch, on_batch=lambda done: bar.update(task, completed=done))
     console.print(f"wrote {path}")
     return 0
 

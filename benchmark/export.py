@@ -3,6 +3,10 @@ EMA weights when the run kept them, G in eval mode; conditional models draw one
 given class or a balanced spread over the data set's classes."""
 from __future__ import annotations
 
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,7 +17,8 @@ from .damage import Damaged, damage_of
 from .errors import GanbenchError, did_you_mean
 from .results import read_json
 from .runspec import spec_from_config
-from .sampling import sample_latent
+from .metrics import EVAL_SEED_OFFSET
+from .sampling import balanced_labels, sample_latent, stream_samples
 from .specs import ModelContext
 from .train import load_checkpoint
 
@@ -71,3 +76,81 @@ def sample_run(plugins: Any, run_dir: Path, n: int, out: Path, cls: Optional[str
         x = G(z, y)
     save_grid(x, Path(out), nrow=max(1, int(n ** 0.5)))
     return Path(out)
+
+
+FORMATS = ("png", "npz")  # and the default, one grid PNG (sample_run)
+
+
+def export_samples(plugins: Any, run_dir: Path, n: int, fmt: str, out: Path, cls: Optional[str] = None,
+                   seed: Optional[int] = None, batch_size: Optional[int] = None,
+                   on_batch: Callable[[int], None] = lambda done: None) -> Path:
+    """n images of the run's G as scoring draws them (EMA weights when kept, eval mode, fp32,
+    uint8), batch by batch so memory stays flat: one PNG per image in folder ``out`` (with
+    labels.csv for a conditional G), or one ``out`` .npz holding ``images`` (N, H, W, C uint8)
+    and ``labels``. seed None is the evaluation's own seed, so the export is the run's scoring
+    sample image for image (the first n of it)."""
+    import numpy as np
+    from PIL import Image
+
+    if fmt not in FORMATS:
+        raise GanbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if n < 1:
+        raise GanbenchError(f"-n must be ≥ 1, found {n}")
+    G, run, classes = load_generator(plugins, run_dir)
+    labels = _labels(run, run_dir, classes, cls, n)
+    seed = run.train.seed + EVAL_SEED_OFFSET if seed is None else seed
+    batch_size = batch_size or run.metrics.batch_size  # z is drawn a batch at a time, as scoring draws it
+    out = Path(out)
+    stream = stream_samples(G, run.train.latent_dim, run.train.latent_dist, torch.device("cpu"), labels, n,
+                            batch_size, seed)
+    if fmt == "png":
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise GanbenchError(f"-o {out}: exists and is not an empty folder",
+                                hint="name a new folder; ganbench does not write among other files")
+        out.mkdir(parents=True, exist_ok=True)
+        done, rows = 0, []
+        for x, y in stream:
+            for i, img in enumerate(x.permute(0, 2, 3, 1).numpy()):
+                Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(out / f"{done + i:06d}.png")
+                if y is not None:
+                    rows.append(f"{done + i:06d}.png,{int(y[i])},{classes[int(y[i])]}")
+            done += len(x)
+            on_batch(done)
+        if rows:
+            (out / "labels.csv").write_text("file,label,class\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        return out
+    if out.suffix != ".npz":
+        raise GanbenchError(f"-o {out}: an npz export is a .npz file", hint="e.g. -o samples.npz")
+    c, h, w = (read_json(Path(run_dir) / "data.json", {}) or {})["shape"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".ganbench-export-") as tmp:
+        arr = np.lib.format.open_memmap(Path(tmp) / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w, c))
+        done = 0
+        for x, _ in stream:
+            arr[done:done + len(x)] = x.permute(0, 2, 3, 1).numpy()
+            done += len(x)
+            on_batch(done)
+        arr.flush()
+        del arr
+        with zipfile.ZipFile(Path(tmp) / "out.npz", "w", zipfile.ZIP_STORED) as zf:  # np.load reads it
+            zf.write(Path(tmp) / "images.npy", "images.npy")
+            if labels is not None:
+                with zf.open("labels.npy", "w") as f:
+                    np.lib.format.write_array(f, labels.numpy().astype(np.int64))
+        os.replace(Path(tmp) / "out.npz", out)
+    return out
+
+
+def _labels(run: Any, run_dir: Path, classes: list[str], cls: Optional[str], n: int) -> Optional[torch.Tensor]:
+    """One given class n times, or a balanced spread over the classes the run trained on."""
+    if not run.train.conditional:
+        if cls is not None:
+            raise GanbenchError(f"--class given but run {Path(run_dir).name} is unconditional")
+        return None
+    if cls is not None:
+        idx = classes.index(cls) if cls in classes else int(cls) if cls.isdigit() else None
+        if idx is None or not 0 <= idx < len(classes):
+            raise GanbenchError(f"unknown class '{cls}'{did_you_mean(cls, classes)}")
+        return torch.full((n,), idx, dtype=torch.long)
+    present = read_json(Path(run_dir) / "data.json", {}).get("present_classes") or list(range(len(classes)))
+    return balanced_labels(torch.tensor(sorted(present)), n)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Optional
 
 import torch
@@ -63,6 +63,41 @@ def _inference_copy(G: torch.nn.Module, device: torch.device) -> Optional[torch.
         return None
 
 
+def balanced_labels(class_pool: Optional[torch.Tensor], n: int) -> Optional[torch.Tensor]:
+    """n labels spread evenly over class_pool (each class n / k times, the remainder to the first)."""
+    if class_pool is None:
+        return None
+    return class_pool.repeat(math.ceil(n / len(class_pool)))[:n]
+
+
+def stream_samples(G: torch.nn.Module, latent_dim: int, latent_dist: str, device: torch.device,
+                   labels: Optional[torch.Tensor], n: int, batch_size: int,
+                   seed: int) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
+    """(uint8 NCHW images, labels) batch by batch: what :func:`make_generator` concatenates, so
+    an export of any size holds one batch in memory and is the scoring sample, image for image."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    labels = labels.to(device) if labels is not None else None
+    net = _inference_copy(G, device)
+    chunk = CPU_SAMPLE_CHUNK if device.type == "cpu" else batch_size
+    was_training = G.training
+    if net is None:
+        net = G
+        G.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                b = min(batch_size, n - start)
+                z = sample_latent(b, latent_dim, latent_dist, device, gen)
+                y = labels[start:start + b] if labels is not None else None
+                out = []
+                for i in range(0, b, chunk):
+                    zi, yi = z[i:i + chunk], (y[i:i + chunk] if y is not None else None)
+                    out.append(quantize(net(zi, yi)).contiguous())  # NCHW, whatever G's layout
+                yield torch.cat(out), y
+    finally:
+        G.train(was_training)
+
+
 def make_generator(G: torch.nn.Module, latent_dim: int, latent_dist: str, device: torch.device,
                    class_pool: Optional[torch.Tensor], batch_size: int,
                    seed: int) -> Callable[[int], tuple[torch.Tensor, Optional[torch.Tensor]]]:
@@ -80,34 +115,12 @@ def make_generator(G: torch.nn.Module, latent_dim: int, latent_dist: str, device
     """
 
     def generate(n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        gen = torch.Generator(device=device).manual_seed(seed)
-        labels = None
-        if class_pool is not None:
-            reps = math.ceil(n / len(class_pool))
-            labels = class_pool.repeat(reps)[:n].to(device)
-        net = _inference_copy(G, device)
-        chunk = CPU_SAMPLE_CHUNK if device.type == "cpu" else batch_size
-        was_training = G.training
-        if net is None:
-            net = G
-            G.eval()
-        out = []
-        try:
-            with torch.inference_mode():
-                for start in range(0, n, batch_size):
-                    b = min(batch_size, n - start)
-                    z = sample_latent(b, latent_dim, latent_dist, device, gen)
-                    y = labels[start:start + b] if labels is not None else None
-                    for i in range(0, b, chunk):
-                        zi, yi = z[i:i + chunk], (y[i:i + chunk] if y is not None else None)
-                        x = net(zi, yi)
-                        out.append(quantize(x).contiguous())  # NCHW, whatever G's layout
-        finally:
-            G.train(was_training)
-        images = torch.cat(out)
+        labels = balanced_labels(class_pool, n)
+        images = torch.cat([x for x, _ in stream_samples(G, latent_dim, latent_dist, device, labels, n,
+                                                           batch_size, seed)])
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return images, labels
+        return images, (labels.to(device) if labels is not None else None)
 
     return generate
 
