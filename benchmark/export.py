@@ -1,6 +1,8 @@
 """`ganbench sample`: images from a finished (or checkpointed) run's generator,
 EMA weights when the run kept them, G in eval mode; conditional models draw one
-given class or a balanced spread over the data set's classes."""
+given class or a balanced spread over the data set's classes. `--format png|npz` exports the
+run's scoring sample image by image. numpy and PIL are imported inside the export (the CLI
+imports this module only for `sample`, and `ganbench list` must stay fast)."""
 from __future__ import annotations
 
 import os
