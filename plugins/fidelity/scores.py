@@ -49,10 +49,15 @@ def scores_from_features(name: str, options: Any, fake: dict[str, "torch.Tensor"
             raise GanbenchError(f"KID needs at least 2 generated and 2 real images, found {n_fake} and {n_real}")
         out = kid_features_to_metric(f_fake, ref.features, kid_subsets=options.subsets, kid_subset_size=size,
                                      rng_seed=RNG_SEED, verbose=False)
-        return ({f"kid_{short}": out["kernel_inception_distance_mean"],
-                 f"kid_{short}_std": out["kernel_inception_distance_std"]},
+        whole = size >= max(n_fake, n_real)  # every subset is both whole samples: nothing varies
+        scores = {f"kid_{short}": out["kernel_inception_distance_mean"]}
+        if not whole:
+            scores[f"kid_{short}_std"] = out["kernel_inception_distance_std"]
+        return (scores,
                 {"kid_subsets": options.subsets, "kid_subset_size": size,
                  "kid_subset_size_clamped": size != options.subset_size,
+                 **({"kid_std": "not reported: each subset is the whole generated and real sample, so "
+                                "subsets do not vary and their std is no spread"} if whole else {}),
                  "kid_kernel": "poly(degree=3, gamma=1/dim, coef0=1)", "rng_seed": RNG_SEED})
     if name == "prc":
         from torch_fidelity.metric_prc import prc_features_to_metric
