@@ -254,6 +254,8 @@ def test_inception_metrics_end_to_end_one_pass(digits, inception_weights, tmp_pa
     assert fid_features.PASSES == [("inception-v3-compat", 12), ("inception-v3-compat", 12)]  # fake once, real once
     assert abs(scores["fid_inception"]) < 1e-2  # a set against itself
     assert scores["precision_inception"] == scores["recall_inception"] == 1.0
+    assert scores["coverage_inception"] == 1.0 and scores["density_inception"] >= 1 / 3  # each in its own ball
+    assert "Naeem" in protocol["prc"]["density_coverage"]
     assert np.isfinite(scores["is_inception"]) and scores["is_inception"] >= 1.0
     p = protocol["fid"]
     assert p["num_fake"] == 12 and p["num_real"] == 12 and p["extractor"] == "inception-v3-compat"
@@ -453,3 +455,29 @@ def test_time_estimate_counts_one_inception_pass_for_fid_is_kid(plugins):
     assert eval_flops_per_image(plugins, ["fid", "is", "kid"]) == one
     classifier = plugins.metrics.get("classifier").flops_per_image
     assert eval_flops_per_image(plugins, ["fid", "kid", "classifier"]) == one + classifier
+
+
+def _density_coverage_by_hand(real, fake, k):
+    """Naeem et al. 2020, as written: one loop per pair."""
+    real, fake = real.tolist(), fake.tolist()
+
+    def dist(a, b):
+        return sum((p - q) ** 2 for p, q in zip(a, b)) ** 0.5
+    radii = [sorted(dist(x, o) for j, o in enumerate(real) if j != i)[k - 1] for i, x in enumerate(real)]
+    inside = [[dist(y, x) <= r for x, r in zip(real, radii)] for y in fake]
+    density = sum(sum(row) for row in inside) / (k * len(fake))
+    coverage = sum(any(row[i] for row in inside) for i in range(len(real))) / len(real)
+    return density, coverage
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.7, 3.0])
+def test_density_and_coverage_match_a_hand_computation(shift, monkeypatch):
+    from ganbench_plugins.fidelity import manifold
+    g = torch.Generator().manual_seed(3)
+    real = torch.randn(37, 5, generator=g)
+    fake = torch.randn(29, 5, generator=g) * 1.3 + shift
+    monkeypatch.setattr(manifold, "CHUNK", 8)  # the chunked path, as a 50k set takes it
+    got = manifold.density_coverage(real, fake, k=3)
+    assert got == pytest.approx(_density_coverage_by_hand(real, fake, 3), rel=1e-12, abs=1e-12)
+    if shift == 3.0:
+        assert got[1] < 0.3  # a shifted generator covers few real balls

@@ -67,10 +67,12 @@ def ganbench_register_metrics(registry: Registry[MetricSpec]) -> None:
         scores=(Score("kid_inception", False, "KID, mean over subsets"),
                 Score("kid_inception_std", False, "KID, std over subsets")), **common))
     registry.add(MetricSpec(
-        name="prc", description="precision, recall and F-score of k-NN manifolds (torch-fidelity; vgg16 features)",
+        name="prc", description="precision, recall, F-score (torch-fidelity), density and coverage of k-NN manifolds; vgg16 features",
         compute=_metric("prc"), options=PrcOptions, check=_check("prc"), protocol=_protocol("prc"),
         flops_per_image=EXTRACTORS["vgg16"].flops, feature_pass="torch-fidelity vgg16",
         scores=tuple(Score(f"{s}_{e}", True, d) for e in ("vgg16", "inception") for s, d in (
             ("precision", "share of generated images inside the real manifold"),
             ("recall", "share of real images inside the generated manifold"),
-            ("f_score", "harmonic mean of precision and recall")))))
+            ("f_score", "harmonic mean of precision and recall"),
+            ("density", "generated images per real k-NN ball, over k (Naeem et al. 2020; 1 = as dense as real)"),
+            ("coverage", "share of real k-NN balls holding a generated image (Naeem et al. 2020)")))))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ganbench.errors import GanbenchError
 
 from .extractors import EXTRACTORS, INCEPTION
+from .manifold import density_coverage
 from .reference import Reference
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +68,9 @@ def scores_from_features(name: str, options: Any, fake: dict[str, "torch.Tensor"
                                 f"images, found {n_fake} and {n_real}")
         out = prc_features_to_metric(f_fake, ref.features, prc_neighborhood=k, prc_batch_size=10000,
                                      save_cpu_ram=True, verbose=False)
+        density, coverage = density_coverage(ref.features, f_fake, k)
         return ({f"precision_{ext.short}": out["precision"], f"recall_{ext.short}": out["recall"],
-                 f"f_score_{ext.short}": out["f_score"]}, {"neighborhood": k})
+                 f"f_score_{ext.short}": out["f_score"], f"density_{ext.short}": density,
+                 f"coverage_{ext.short}": coverage},
+                {"neighborhood": k, "density_coverage": "Naeem et al. 2020, k-NN radii of the real features"})
     raise KeyError(name)
