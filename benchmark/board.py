@@ -22,6 +22,7 @@ from typing import Any
 
 from .errors import GanbenchError
 from .plugins import Plugins
+from .score import EXTERNAL, read_external, same_protocol
 from .references import LABELS, REAL, UNTRAINED, model_config, protocol_signature
 from .reported import REPORTED, Reported, matches
 from .results import read_json
@@ -306,7 +307,7 @@ def _extra_columns(plugins: Plugins | None, rows: list[Row],
             cols = impl.function(rows=views)
             if cols is not None and (isinstance(cols, str) or not all(isinstance(c, str) for c in cols)):
                 raise TypeError(f"returned {type(cols).__name__} {cols!r:.60}, not a list of column names")
-        except Exception as exc:  # noqa: BLE001: a plugin's bug costs its own columns only
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug costs its own columns only
             warnings.append(f"plugin {impl.plugin_name} raised in ganbench_leaderboard_columns "
                             f"({type(exc).__name__}: {exc}); its columns are left out")
             continue
@@ -377,6 +378,13 @@ def _reported(suite: SuiteResults, rows: list[Row]) -> list[ReferenceRow]:
     return out
 
 
+def _external(externals: list[dict[str, Any]], sig: str, placed: set[str]) -> list[ReferenceRow]:
+    """`ganbench score --into` rows of this table's protocol: compared with its rows, never ranked."""
+    return [ReferenceRow(EXTERNAL, f"external: {x['name']}", {}, {k: Aggregate.of([v]) for k, v in x["scores"].items()},
+                         [], f"samples from {x.get('source')}, scored by ganbench score")
+            for x in same_protocol(externals, json.loads(sig), placed)]
+
+
 def _warnings(suite: SuiteResults) -> list[str]:
     """Stale groups, and runs whose reference rows could not be scored."""
     out = []
@@ -414,13 +422,17 @@ def build_board(suite_dir: Path, plugins: Plugins | None = None) -> Board:
         return (row.stale, 0, -s.mean if higher else s.mean)
 
     tables, with_columns = [], iter(rows)
+    externals, placed = read_external(suite.dir), set()
     for sig, sig_rows in by_sig.items():
         ranked = sorted((next(with_columns) for _ in sig_rows), key=key)
         ranked = [replace(r, rank=i if primary in r.scores and not r.stale else None) for i, r in enumerate(ranked, 1)]
         refs, notes = _references(suite, sig, ranked) if sig != "null" else ([], [])
         refs += _reported(suite, ranked) if sig != "null" else []
+        refs += _external(externals, sig, placed) if sig != "null" else []
         tables.append(Table(json.loads(sig) if sig != "null" else None, ranked, refs, notes))
     tables.sort(key=lambda t: t.protocol is None)
+    hook_warnings += [f"external row '{x.get('name')}' ({x.get('source')}) was scored under a protocol no table of "
+                      f"this suite has; it is not shown" for x in externals if x.get("name") not in placed]
     score_names = sorted({k for t in tables for r in [*t.rows, *t.references] for k in r.scores},
                          key=lambda k: (k != primary, k))
     plots = plot_index(suite.dir) or [PlotEntry(x, "other", Path(x).stem) for x in suite.provenance.get("plots") or []

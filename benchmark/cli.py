@@ -26,7 +26,8 @@ from .estimate import estimate
 from .leaderboard import ALIASES, FORMATS
 from .plainlog import PlainProgress, duration
 from .plugins import KINDS, Plugins, load_plugins
-from .publish import render_board
+from .publish import render_board, write_all
+from .score import add_external, protocol_of_suite, score_samples
 from .results import get_status
 from .runner import check_suite, run_suite
 from .suite import Suite, load_suite
@@ -93,6 +94,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="cls", default=None, help="conditional models: a class name or index")
     p.add_argument("--seed", type=int, default=None,
                    help="latent seed (default: grid 0; png/npz the run's evaluation seed, i.e. its scoring sample)")
+
+    p = sub.add_parser("score", help="score any samples (image folder or .npz) under a leaderboard's protocol")
+    p.add_argument("samples", help="a folder of .png/.jpg images or an .npz of uint8 (N, H, W, C) 'images'")
+    p.add_argument("--into", default=None, metavar="DIR",
+                   help="results/<suite>: take its protocol from its finished runs and add the scores to its "
+                        "leaderboard as an external row (needs --name)")
+    p.add_argument("--name", default=None, help="the external row's label")
+    p.add_argument("--dataset", default=None, help="the data set scored against (default with --into: the suite's)")
+    p.add_argument("--classes", default=None, help="comma-separated class subset")
+    p.add_argument("--split", default=None, help="the reference split (default: the data set's training split)")
+    p.add_argument("--metrics", default=None, help="comma-separated metrics (default with --into: the suite's)")
+    p.add_argument("--num-samples", type=int, default=None, help="images scored (default: the protocol's)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
 
     p = sub.add_parser("eval", help="re-score a run from its checkpoint (more samples, other metrics)")
     p.add_argument("run_dir", help="results/<suite>/<run-id>")
@@ -373,6 +387,37 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    if args.into and not args.name:
+        raise GanbenchError("--into needs --name: the external row's label")
+    config = protocol_of_suite(Path(args.into)) if args.into else {}
+    dataset = args.dataset or config.get("dataset")
+    if not dataset:
+        raise GanbenchError("--dataset is required without --into", hint="e.g. --dataset cifar10 --classes horse")
+    table = dict((config.get("datasets") or {}).get(dataset, {})) if dataset == config.get("dataset") else {}
+    if args.classes is not None:
+        table["classes"] = [c for c in args.classes.split(",") if c]
+    metrics = dict(config.get("metrics") or {"names": ["classifier"]})
+    if args.split:
+        metrics["reference_split"] = args.split
+    if args.metrics:
+        metrics["names"] = [m for m in args.metrics.split(",") if m]
+    if args.num_samples:
+        metrics["num_samples"] = args.num_samples
+    opts = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    metrics = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    plugins = _plugins()
+    scores, protocol = score_samples(plugins, Path(args.samples), dataset, table, metrics, opts, args.device)
+    for k, v in scores.items():
+        console.print(f"{k} = {v:.6g}")
+    console.print(f"protocol: {escape(json.dumps(protocol, default=str))}")
+    if args.into:
+        path = add_external(Path(args.into), args.name, Path(args.samples), scores, protocol)
+        write_all(Path(args.into), plugins)
+        console.print(f"wrote {path}; leaderboard: {Path(args.into) / 'leaderboard.md'}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .rescore import cmd_eval as run_eval
     return run_eval(args, _plugins(), console)
@@ -392,7 +437,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "leaderboard": cmd_leaderboard,
-            "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench, "doctor": cmd_doctor}
+            "sample": cmd_sample, "score": cmd_score, "eval": cmd_eval, "bench": cmd_bench, "doctor": cmd_doctor}
 
 
 if __name__ == "__main__":  # pragma: no cover

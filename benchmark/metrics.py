@@ -86,7 +86,7 @@ def evaluate(plugins: "Plugins", config: MetricsConfig, metric_options: dict[str
             out = spec.compute(base)
             own = {k: float(v) for k, v in dict(out).items()}
             described = spec.protocol(base) if spec.protocol is not None else None
-        except Exception as exc:  # noqa: BLE001: a metric's bug costs its own scores only
+        except Exception as exc:  # noqa: BLE001 - a metric's bug costs its own scores only
             if isinstance(exc, KeyboardInterrupt):  # pragma: no cover (not an Exception)
                 raise
             first = first or (exc if isinstance(exc, GanbenchError) else

@@ -32,7 +32,7 @@ class Observers:
         for impl in reversed(caller.get_hookimpls()):  # registration order, as pluggy would
             try:
                 out = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except (Exception, SystemExit) as exc:  # noqa: BLE001: contain any error, even sys.exit()
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - contain any error, even sys.exit()
                 self._failed(impl.plugin_name, hook, exc)
                 continue
             if out is not None:

@@ -95,7 +95,7 @@ def _check_entry_points(pm: pluggy.PluginManager) -> None:
                                                           f"([project.entry-points.ganbench]), e.g. '{package}'")
         try:
             ep.load()
-        except Exception as exc:  # noqa: BLE001: any import-time error of a third-party package
+        except Exception as exc:  # noqa: BLE001 - any import-time error of a third-party package
             raise GanbenchError(f"plugin '{ep.name}' of package {package} failed to import: "
                                 f"{type(exc).__name__}: {exc}",
                                 hint=f"reinstall or fix {package}, uninstall it (pip uninstall {package}), or "

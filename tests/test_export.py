@@ -64,3 +64,33 @@ def test_export_refuses_cleanly(run_dir, tmp_path, args, needle, monkeypatch):
     o = run_cli("sample", run_dir, "-n", "4", *args)
     assert o.code == 2 and needle in o.err and "Traceback" not in o.err, o.err
     assert (tmp_path / "full" / "mine.txt").read_text() == "x"
+
+
+def test_export_then_score_into_the_suite_reproduces_the_final_score(run_dir, tmp_path):
+    """The run's scoring sample, exported and scored with `ganbench score --into`, gives the run's
+    own final scores exactly, and shows as an external row in its leaderboard's table."""
+    import json
+    final = [json.loads(ln) for ln in (run_dir / "evals.jsonl").read_text().splitlines()][-1]
+    n = final["protocol"]["num_fake"]
+    assert run_cli("sample", run_dir, "-n", str(n), "--format", "npz", "-o", tmp_path / "s.npz").code == 0
+    o = run_cli("score", tmp_path / "s.npz", "--into", run_dir.parent, "--name", "mine")
+    assert o.code == 0, o.err + o.out
+    row = json.loads((run_dir.parent / "external" / "mine.json").read_text())
+    assert row["scores"] == final["scores"]
+    board = json.loads((run_dir.parent / "leaderboard.json").read_text())
+    ext = [r for t in board["tables"] for r in t["references"] if r["kind"] == "external"]
+    assert [r["label"] for r in ext] == ["external: mine"]
+    assert "external: mine" in (run_dir.parent / "leaderboard.md").read_text()
+    # other samples (a different seed) score differently; fewer than the protocol's count are refused
+    assert run_cli("sample", run_dir, "-n", str(n), "--format", "png", "-o", tmp_path / "png", "--seed", "9").code == 0
+    other = run_cli("score", tmp_path / "png", "--into", run_dir.parent, "--name", "other")
+    assert other.code == 0, other.err
+    assert json.loads((run_dir.parent / "external" / "other.json").read_text())["scores"] != final["scores"]
+    short = run_cli("sample", run_dir, "-n", "5", "--format", "npz", "-o", tmp_path / "few.npz")
+    assert short.code == 0
+    refused = run_cli("score", tmp_path / "few.npz", "--into", run_dir.parent, "--name", "few")
+    assert refused.code == 2 and "holds 5 images" in refused.err
+    # without --into: the data set's own options (digits at 16x16): samples of another size are refused
+    alone = run_cli("score", tmp_path / "s.npz", "--dataset", "digits", "--metrics", "classifier",
+                    "--num-samples", "32")
+    assert alone.code == 2 and "the data set's are (1, 16, 16)" in alone.err and "Traceback" not in alone.err
