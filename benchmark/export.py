@@ -59,19 +59,7 @@ def load_generator(plugins: Any, run_dir: Path, device: Optional[torch.device] =
 
 def sample_run(plugins: Any, run_dir: Path, n: int, out: Path, cls: Optional[str] = None, seed: int = 0) -> Path:
     G, run, classes = load_generator(plugins, run_dir)
-    y = None
-    if run.train.conditional:
-        present = read_json(Path(run_dir) / "data.json", {}).get("present_classes") or list(range(len(classes)))
-        if cls is not None:
-            idx = classes.index(cls) if cls in classes else int(cls) if cls.isdigit() else None
-            if idx is None or not 0 <= idx < len(classes):
-                raise GanbenchError(f"unknown class '{cls}'{did_you_mean(cls, classes)}")
-            y = torch.full((n,), idx, dtype=torch.long)
-        else:
-            pool = torch.tensor(present)
-            y = pool.repeat(-(-n // len(pool)))[:n]
-    elif cls is not None:
-        raise GanbenchError(f"--class given but run {Path(run_dir).name} is unconditional")
+    y = _labels(run, run_dir, classes, cls, n)
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         z = sample_latent(n, run.train.latent_dim, run.train.latent_dist, torch.device("cpu"), gen)

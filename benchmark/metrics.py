@@ -87,8 +87,6 @@ def evaluate(plugins: "Plugins", config: MetricsConfig, metric_options: dict[str
             own = {k: float(v) for k, v in dict(out).items()}
             described = spec.protocol(base) if spec.protocol is not None else None
         except Exception as exc:  # noqa: BLE001 - a metric's bug costs its own scores only
-            if isinstance(exc, KeyboardInterrupt):  # pragma: no cover (not an Exception)
-                raise
             first = first or (exc if isinstance(exc, GanbenchError) else
                               RuntimeError(f"metric '{name}' raised {type(exc).__name__}: {exc}"))
             errors[name] = str(exc) if isinstance(exc, GanbenchError) else f"{type(exc).__name__}: {exc}"
