@@ -6,6 +6,7 @@
 #
 #   scripts/cpu_experiments.sh report1         # CIFAR-10 automobile, report 1's nets at a quarter width
 #   scripts/cpu_experiments.sh report4-fmnist  # one GAN per Fashion-MNIST class, report 4's nets at half width
+#   scripts/cpu_experiments.sh report4-cifar   # one GAN per CIFAR-10 class (horse, bird, dog), half width
 #
 # Data: the CIFAR-10 JPEG copy extracted to $GANBENCH_DATA/cifar10-jpeg (default
 # ~/.cache/ganbench/data/cifar10-jpeg), read as an image folder; it has no test split.
@@ -39,8 +40,19 @@ case "${1:-}" in
       --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[64, 32]' \
       --set 'models.dcgan.d_channels=[32, 64]' --set 'models.dcgan.d_dense=[512]' "${@:2}"
     ;;
+  report4-cifar)
+    # report 4's CIFAR-10 nets at half their channels (G dense 4x4x128, transposed convs 64-64-64,
+    # D 32-64-64-128), 3,000 G steps for every class and D:G rule (equal G steps; the report gave
+    # horse 20,000 and the others 10,000), two seeds, each class's 5,000 JPEG training images
+    ganbench run suites/per_class_cifar10.toml --results results "${CIFAR[@]}" \
+      --set 'suite.description="Report 4 part 2 at CPU scale: one GAN per CIFAR-10 class (horse, bird, dog; 5,000 training images each), the report nets at half width, 3,000 G steps for every D:G rule, 2 seeds"' \
+      --set 'datasets.imagefolder.split="train"' --set 'matrix.seed=[0, 1]' \
+      --set train.steps=3000 --set train.eval_every=1000 --set train.sample_every=500 \
+      --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[128, 64, 64, 64]' \
+      --set 'models.dcgan.d_channels=[32, 64, 64, 128]' "${@:2}"
+    ;;
   *)
-    echo "usage: $0 report1|report4-fmnist [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    echo "usage: $0 report1|report4-fmnist|report4-cifar [extra ganbench run options, e.g. --filter model=dcgan]" >&2
     exit 2
     ;;
 esac
