@@ -8,11 +8,11 @@ from .config import opt
 from .data import DatasetOptions
 from .errors import GanbenchError, ResourceMissing
 from .hookspecs import hookimpl
-from .specs import (TRAITS, DatasetSpec, EvalContext, ImageData, LossSpec, MetricSpec, ModelContext, ModelSpec,
+from .specs import (TRAITS, AugmentSpec, DatasetSpec, EvalContext, ImageData, LossSpec, MetricSpec, ModelContext, ModelSpec,
                     OptimizerSpec, RunInfo, Score)
 
 __version__ = "0.1.0"
 
-__all__ = ["TRAITS", "DatasetOptions", "DatasetSpec", "EvalContext", "GanbenchError", "ImageData", "LossSpec",
+__all__ = ["TRAITS", "AugmentSpec", "DatasetOptions", "DatasetSpec", "EvalContext", "GanbenchError", "ImageData", "LossSpec",
            "MetricSpec", "ModelContext", "ModelSpec", "OptimizerSpec", "ResourceMissing", "RunInfo", "Score",
            "__version__", "hookimpl", "opt"]

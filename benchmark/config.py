@@ -238,6 +238,8 @@ class TrainConfig:
     aux_loss: str = opt("", "auxiliary (classifier) loss plugin, '' for none")
     regularizers: list[str] = opt([], "regularizer plugins (gradient-penalty, weight-clipping, r1)")
     optimizer: str = opt("adam", "optimizer plugin for G and D")
+    augment: str = opt("none", "augmentation plugin applied to every image D sees, real and fake, in D's and "
+                               "G's steps (diffaugment; options in [augments.<name>]); \"none\" for none")
     lr_g: float = opt(2e-4, "generator learning rate", above=0)
     lr_d: float = opt(2e-4, "discriminator learning rate (TTUR when different)", above=0)
     betas_g: list[float] = opt([0.5, 0.999], "Adam-style betas for G", min=0, below=1)

@@ -51,6 +51,12 @@ def ganbench_register_optimizers(registry: "Registry") -> None:
 
 
 @hookspec
+def ganbench_register_augments(registry: "Registry") -> None:
+    """Add :class:`~ganbench.specs.AugmentSpec` objects: differentiable augmentations of
+    the images D sees (``train.augment``), e.g. DiffAugment."""
+
+
+@hookspec
 def ganbench_run_started(run: "RunInfo") -> None:
     """A run is about to train (``run.resumed_from`` is the step it continues from).
 

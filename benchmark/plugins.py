@@ -19,7 +19,7 @@ import pluggy
 from . import hookspecs
 from .errors import GanbenchError
 from .registry import Registry
-from .specs import DatasetSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec
+from .specs import AugmentSpec, DatasetSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec
 
 ENTRY_POINT_GROUP = "ganbench"
 
@@ -41,9 +41,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("classifier_metrics", "ganbench_plugins.classifier_metrics"),
     ("fidelity", "ganbench_plugins.fidelity"),
     ("csv_logger", "ganbench_plugins.csv_logger"),
+    ("augment", "ganbench_plugins.augment"),
 )
 
-KINDS = ("models", "losses", "datasets", "metrics", "optimizers")
+KINDS = ("models", "losses", "datasets", "metrics", "optimizers", "augments")
 
 
 def _env_list(name: str) -> list[str]:
@@ -124,6 +125,7 @@ class Plugins:
     datasets: Registry[DatasetSpec]
     metrics: Registry[MetricSpec]
     optimizers: Registry[OptimizerSpec]
+    augments: Registry[AugmentSpec]
 
     @property
     def hook(self) -> Any:

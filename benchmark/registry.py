@@ -1,4 +1,4 @@
-"""One generic registry per kind of plugin item (model, loss, dataset, metric, optimizer)."""
+"""One generic registry per kind of plugin item (model, loss, dataset, metric, optimizer, augment)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,7 +11,7 @@ from .specs import TRAITS
 
 T = TypeVar("T")
 #: plugin tables a model recipe may fix besides [train] keys (e.g. optimizers.sgd.momentum)
-RECIPE_TABLES = ("models", "datasets", "losses", "optimizers")
+RECIPE_TABLES = ("models", "datasets", "losses", "optimizers", "augments")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import (MetricsConfig, TrainConfig, checked_reference_options, field_types, from_dict, standard_protocol,
@@ -52,6 +52,7 @@ HASH_NEUTRAL.update({("models", family, key): default for family in ("dcgan", "w
 HASH_NEUTRAL[("models", "wgan", "d_norm")] = "batch"
 HASH_NEUTRAL[("models", "sagan", "g_attention_at")] = "half"
 HASH_NEUTRAL[("models", "sagan", "d_norm")] = "none"
+HASH_NEUTRAL[("train", "augment")] = "none"  # the augment plugins (resolved "augments" only when one is used)
 
 
 def show_value(v: Any) -> str:
@@ -78,6 +79,7 @@ class RunSpec:
     metric_options: dict[str, Any]
     optimizer_options: Any
     resolved: dict[str, Any]
+    augment_options: dict[str, Any] = field(default_factory=dict)  # {train.augment: its options}, {} for none
 
     @property
     def label(self) -> str:
@@ -129,6 +131,11 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
     opt_spec = plugins.optimizers.get(train.optimizer, where=f"{where}: train.optimizer")
     optimizer_opts = from_dict(opt_spec.options, raw.get("optimizers", {}).get(train.optimizer),
                                f"{where}: optimizers.{train.optimizer}") if opt_spec.options else None
+    augment_opts = {}
+    if train.augment != "none":
+        aug_spec = plugins.augments.get(train.augment, where=f"{where}: train.augment")
+        augment_opts[train.augment] = from_dict(aug_spec.options, raw.get("augments", {}).get(train.augment),
+                                                f"{where}: augments.{train.augment}") if aug_spec.options else None
     if train.conditional is None:
         train = replace(train, conditional=bool(model.recipe.get("conditional", False)))
     check_compatibility(plugins, where, model, dataset, train, metrics)
@@ -156,10 +163,11 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
         "datasets": {dataset_name: to_dict(dataset_opts)},
         "losses": {t: to_dict(o) for t, o in loss_opts.items()},
         "optimizers": {train.optimizer: to_dict(optimizer_opts)},
+        **({"augments": {k: to_dict(o) for k, o in augment_opts.items()}} if augment_opts else {}),
     }
     cell = coords(resolved)
     return RunSpec(suite, run_id or make_run_id(cell, resolved), cell, model_name, dataset_name, train, metrics,
-                   model_opts, dataset_opts, loss_opts, metric_opts, optimizer_opts, resolved)
+                   model_opts, dataset_opts, loss_opts, metric_opts, optimizer_opts, resolved, augment_opts)
 
 
 def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
@@ -169,7 +177,8 @@ def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
         if key not in config:
             raise GanbenchError(f"config.json has no '{key}'", where=where,
                                 hint="the run folder is damaged: delete it and rerun the suite")
-    raw = {k: v for k, v in config.items() if k in ("train", "metrics", "models", "datasets", "losses", "optimizers")}
+    raw = {k: v for k, v in config.items()
+           if k in ("train", "metrics", "models", "datasets", "losses", "optimizers", "augments")}
     stored = config.get("coords", {})
     return build_spec(plugins, config.get("suite", ""), config["model"], config["dataset"], raw, where,
                       lambda resolved: stored, run_id=config.get("run_id", ""))

@@ -191,6 +191,26 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class AugmentSpec:
+    """A differentiable augmentation of every image D sees, for training on little data.
+
+    build(options) -> an ``nn.Module`` whose forward(x, generator) returns x (N, C, H, W)
+    in [-1, 1] augmented per image, drawing its randomness from ``generator`` (the run's,
+    so a run stays reproducible and resumable). The trainer applies it to real and fake
+    images before every D call: D's step, G's step and penalties, so G is graded on what
+    D is trained on (Zhao et al. 2020). Optional: an ``observe(real_scores)`` method, called
+    with D's raw scores of each augmented real batch (an adaptive probability, ADA), and a
+    ``p`` tensor, logged as ``augment_p``. Its state_dict is checkpointed.
+    """
+
+    name: str
+    description: str
+    build: "Callable[[Any], nn.Module]"
+    options: type | None = None
+    paper: str = ""
+
+
+@dataclass(frozen=True)
 class OptimizerSpec:
     """An optimizer by name. build(params, lr, betas, options) -> torch.optim.Optimizer."""
 

@@ -31,15 +31,16 @@ from .suite_checks import (MAX_SUITE_BYTES, check_axes, check_filters_used, chec
 from .tables import merge, nest, set_path, without
 from .variants import Variant, check_variants
 
-TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losses", "optimizers", "variants",
-             "override", "reported")
+TOP_LEVEL = ("suite", "matrix", "train", "metrics", "models", "datasets", "losses", "optimizers", "augments",
+             "variants", "override", "reported")
 LISTS = ("override", "reported")
 #: [suite] keys; compare_losses: losses.csv columns drawn for every row on one panel (loss_compare.py)
 SUITE_KEYS = ("name", "description", "compare_losses")  # arrays of tables: [[override]], [[reported]]
 #: a suite's folder name: no '.', '..', hidden names or separators, short enough for any file system
 MAX_NAME = 100
 NAME_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}"
-PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers"}
+PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers",
+                 "augments": "augments"}
 #: run coordinates and the key path each one sets ("classes" goes to the run's data set)
 COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "loss": ("train", "loss"),
                "optimizer": ("train", "optimizer"), "latent_dim": ("train", "latent_dim"),
@@ -247,6 +248,8 @@ class SuiteLoader:
             self.plugins.losses.get(r, where=self.where(f"{where}.regularizers[{i}]"))
         if "optimizer" in train:
             self.plugins.optimizers.get(train["optimizer"], where=self.where(f"{where}.optimizer"))
+        if train.get("augment", "none") != "none":
+            self.plugins.augments.get(train["augment"], where=self.where(f"{where}.augment"))
 
     def _axis_path(self, axis: str, where: str) -> tuple[str, ...] | None:
         """Key path an axis sets (None for 'classes', which depends on the data set)."""
@@ -332,7 +335,7 @@ class SuiteLoader:
             body = {k: v for k, v in ov.items() if k != "match"}
             for key in body:
                 if key not in ("train", "metrics", *PLUGIN_TABLES):
-                    raise GanbenchError(f"an override sets train, metrics, models, datasets, losses or optimizers, "
+                    raise GanbenchError(f"an override sets train, metrics, {', '.join(PLUGIN_TABLES)}, "
                                         f"not '{key}'", where=self.where(f"{where}.{key}"))
             self._check_shared(body, prefix=f"{where}.")
             out.append({"match": match, "body": body})

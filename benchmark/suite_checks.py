@@ -68,14 +68,15 @@ def check_filters_used(wanted: dict[str, list[Any]], runs: Iterable[RunSpec],
 def check_sets_used(cli: dict[str, Any], runs: list[RunSpec]) -> None:
     """A --set of a plugin's table must reach a run that uses that plugin; else it changes nothing."""
     uses: dict[str, set[str]] = {"models": set(), "datasets": set(), "losses": set(), "optimizers": set(),
-                                 "metrics": set()}
+                                 "augments": set(), "metrics": set()}
     for r in runs:
         uses["models"].add(r.model)
         uses["datasets"].add(r.dataset)
         uses["losses"].update(r.loss_options)
         uses["optimizers"].add(r.train.optimizer)
+        uses["augments"].update(r.augment_options)
         uses["metrics"].update(r.metrics.names)
-    for table in ("models", "datasets", "losses", "optimizers", "metrics"):
+    for table in ("models", "datasets", "losses", "optimizers", "augments", "metrics"):
         for name, value in (cli.get(table) or {}).items():
             if table == "metrics" and not isinstance(value, dict):
                 continue  # a [metrics] key (num_samples), not a metric's own table

@@ -108,6 +108,8 @@ class Trainer(UpdateSteps):
         check_training_options(t, self.adv, self.aux, self.regs)
         self.loss_opts = run.loss_options
         self.ema = EMA(self.G, t.ema_decay, t.ema_rampup) if t.ema else None
+        self.augment = (plugins.augments.get(t.augment).build(run.augment_options.get(t.augment)).to(device)
+                        if t.augment != "none" else None)
         self.real_target = 1.0 - t.label_smoothing
         # None: G's plain loss, as without smoothing (smooth_g_target at label_smoothing 0 is a no-op)
         self.g_target = self.real_target if t.smooth_g_target and t.label_smoothing > 0 else None
@@ -183,6 +185,7 @@ class Trainer(UpdateSteps):
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "perm": self.perm, "pos": self.pos, "acc": self.acc, "acc_n": self.acc_n,
             "log": self.log.state_dict(), "watch": self.watch.state_dict(),
+            "augment": self.augment.state_dict() if self.augment is not None else None,
         }
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
@@ -209,6 +212,8 @@ class Trainer(UpdateSteps):
         self.perm, self.pos = sd["perm"].to(self.device), int(sd["pos"])
         self.log.load_state_dict(sd["acc"], int(sd["acc_n"]), sd.get("log"))
         self.watch.load_state_dict(sd.get("watch"))
+        if self.augment is not None and sd.get("augment") is not None:
+            self.augment.load_state_dict(sd["augment"])
         self.state = TrainState(int(sd["step"]), float(sd["train_seconds"]), int(sd["images_seen"]))
 
     # -- the loop ------------------------------------------------------------
@@ -248,6 +253,8 @@ class Trainer(UpdateSteps):
                     raise Diverged(f"non-finite loss at step {step}: "
                                    + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
                 self.watch.check(step, losses, idle, batch_spread(self.last_fake) if t.collapse_std else None)
+                if isinstance(getattr(self.augment, "p", None), torch.Tensor):
+                    losses["augment_p"] = float(self.augment.p)
                 cb.on_log(step, losses, speed)
                 window_start, window_images = time.perf_counter(), 0
             self.sync()  # the pause starts when the queued steps have run, not when they were queued

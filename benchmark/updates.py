@@ -55,6 +55,7 @@ class UpdateSteps:
     scaler: torch.amp.GradScaler
     log: LossLog
     ema: Optional[EMA]
+    augment: Optional[nn.Module]
     conditional: bool
     device: torch.device
     gen: torch.Generator
@@ -75,6 +76,16 @@ class UpdateSteps:
         if self.use_amp:
             return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
+
+    def aug(self, x: torch.Tensor) -> torch.Tensor:
+        """x as D sees it: through train.augment (differentiably), or as it is."""
+        return x if self.augment is None else self.augment(x, self.gen)
+
+    def observe_real(self, real_s: torch.Tensor) -> None:
+        """D's scores of an augmented real batch, for an adaptive augmentation (ADA)."""
+        observe = getattr(self.augment, "observe", None)
+        if observe is not None:
+            observe(real_s.detach())
 
     def next_batch(self, b: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The next b (default batch_size) real images and labels of the epoch's permutation."""
@@ -119,9 +130,10 @@ class UpdateSteps:
             fake = self.G_step(z, y_fake)
         parts: list[torch.Tensor] = []
         adv_opts = self.loss_opts.get(self.adv.name)
+        real_d, fake_d = self.aug(real), self.aug(fake.detach())  # what D sees, penalties included
         with self.autocast():
-            real_s, real_c = split_output(self.D_step(real, y_real if self.conditional else None))
-            fake_s, fake_c = split_output(self.D_step(fake.detach(), y_fake))
+            real_s, real_c = split_output(self.D_step(real_d, y_real if self.conditional else None))
+            fake_s, fake_c = split_output(self.D_step(fake_d, y_fake))
             loss = self.adv.d_loss(real_s.float(), fake_s.float(), self.real_target, adv_opts)
             if self.adv.d_loss_real is not None and self.adv.d_loss_fake is not None:
                 parts += [self.adv.d_loss_real(real_s.detach().float(), self.real_target, adv_opts),
@@ -134,11 +146,12 @@ class UpdateSteps:
             if reg.penalty is not None:
                 # the eager D: a penalty differentiates D's gradient, and compiled graphs
                 # (aot_autograd) do not support double backward
-                pen = reg.penalty(self.D, real, fake.detach(), y_real if self.conditional else None,
+                pen = reg.penalty(self.D, real_d, fake_d, y_real if self.conditional else None,
                                   y_fake, self.loss_opts.get(reg.name))
                 loss = loss + pen
                 parts.append(pen)
         self._last = (fake, y_fake, real, y_real)
+        self.observe_real(real_s)
         return loss, parts, real_s, fake_s
 
     def d_apply(self, loss: torch.Tensor) -> None:
@@ -171,15 +184,16 @@ class UpdateSteps:
         real, y_real = self.next_batch(h)
         self.images_drawn += len(real)
         with self.autocast():
-            real_s = split_output(self.D_step(real, y_real if self.conditional else None))[0]
+            real_s = split_output(self.D_step(self.aug(real), y_real if self.conditional else None))[0]
             loss_real = self.adv.d_loss_real(real_s.float(), self.real_target, opts)
         self.d_apply(loss_real)
+        self.observe_real(real_s)
         z = sample_latent(h, t.latent_dim, t.latent_dist, self.device, self.gen)
         y_fake = self.fake_labels(h)
         with torch.no_grad(), self.autocast():
             fake = self.G_step(z, y_fake)
         with self.autocast():
-            fake_s = split_output(self.D_step(fake, y_fake))[0]
+            fake_s = split_output(self.D_step(self.aug(fake), y_fake))[0]
             loss_fake = self.adv.d_loss_fake(fake_s.float(), opts)
         self.d_apply(loss_fake)
         self._last = None
@@ -207,11 +221,12 @@ class UpdateSteps:
         opts = self.loss_opts.get(self.adv.name)
         try:
             with self.autocast():
-                fake_s, fake_c = split_output(self.D_step(fake, y_fake))
+                fake_s, fake_c = split_output(self.D_step(self.aug(fake), y_fake))
                 real_s = None
                 if self.adv.needs_real_for_g:
                     with torch.no_grad():
-                        real_s = split_output(self.D_step(real, y_real if self.conditional else None))[0].float()
+                        real_s = split_output(self.D_step(self.aug(real),
+                                                          y_real if self.conditional else None))[0].float()
                 if self.g_target is None:
                     loss = self.adv.g_loss(fake_s.float(), real_s, opts)
                 else:

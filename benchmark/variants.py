@@ -31,7 +31,7 @@ from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
 
 #: what a variant's table may hold besides model and description
-BODY = ("train", "metrics", "models", "datasets", "losses", "optimizers")
+BODY = ("train", "metrics", "models", "datasets", "losses", "optimizers", "augments")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
 #   scripts/cpu_experiments.sh report1         # CIFAR-10 automobile, report 1's nets at a quarter width
 #   scripts/cpu_experiments.sh report4-fmnist  # one GAN per Fashion-MNIST class, report 4's nets at half width
 #   scripts/cpu_experiments.sh report4-cifar   # one GAN per CIFAR-10 class (horse, bird, dog), half width
+#   scripts/cpu_experiments.sh diffaugment     # report 4's horse DCGAN with and without DiffAugment
 #
 # Data: the CIFAR-10 JPEG copy extracted to $GANBENCH_DATA/cifar10-jpeg (default
 # ~/.cache/ganbench/data/cifar10-jpeg), read as an image folder; it has no test split.
@@ -51,8 +52,20 @@ case "${1:-}" in
       --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[128, 64, 64, 64]' \
       --set 'models.dcgan.d_channels=[32, 64, 64, 128]' "${@:2}"
     ;;
+  diffaugment)
+    # report4-cifar's horse DCGAN (D:G 1) as it is, and with DiffAugment (colour, translation,
+    # cutout, p = 1) on every image D sees; equal G steps (3,000), two seeds, its own results folder
+    ganbench run suites/per_class_cifar10.toml --results results "${CIFAR[@]}" \
+      --set 'suite.name="per_class_cifar10_diffaugment"' \
+      --set 'suite.description="DiffAugment on 5,000 images at CPU scale: report 4 part 2 horse DCGAN (half width, 3,000 G steps) with and without DiffAugment, 2 seeds"' \
+      --set 'matrix.augment=["none", "diffaugment"]' --filter model=dcgan --filter classes=horse \
+      --set 'datasets.imagefolder.split="train"' --set 'matrix.seed=[0, 1]' \
+      --set train.steps=3000 --set train.eval_every=1000 --set train.sample_every=500 \
+      --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[128, 64, 64, 64]' \
+      --set 'models.dcgan.d_channels=[32, 64, 64, 128]' "${@:2}"
+    ;;
   *)
-    echo "usage: $0 report1|report4-fmnist|report4-cifar [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    echo "usage: $0 report1|report4-fmnist|report4-cifar|diffaugment [extra ganbench run options, e.g. --filter model=dcgan]" >&2
     exit 2
     ;;
 esac
