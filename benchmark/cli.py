@@ -67,8 +67,8 @@ def parser() -> argparse.ArgumentParser:
     _suite_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable run list")
 
-    p = sub.add_parser("list", help="registered models, losses, datasets, metrics, optimizers; their options")
-    p.add_argument("kind", nargs="?", help="models | losses | datasets | metrics | optimizers, or train "
+    p = sub.add_parser("list", help="registered models, losses, datasets, metrics, optimizers, augments; their options")
+    p.add_argument("kind", nargs="?", help="models | losses | datasets | metrics | optimizers | augments, or train "
                                            "(the [train] keys; metrics --options also shows the [metrics] keys)")
     p.add_argument("name", nargs="?", help="one item: show its options (type, default, bounds, help)")
     p.add_argument("--options", action="store_true", help="each item's options, as its suite table takes them")

@@ -269,6 +269,8 @@ class TrainConfig:
     eval_every: int = opt(0, "G steps between evaluations during training, 0 = final only", min=0)
     sample_every: int = opt(0, "G steps between sample grids, 0 = steps // 10", min=0)
     checkpoint_every: int = opt(500, "G steps between checkpoints, 0 = at the end only", min=0)
+    loggers: list[str] = opt([], "logger plugins to enable for the run besides losses.csv, by plugin name "
+                                 "(tensorboard: pip install ganbench[tensorboard])")
     num_final_images: int = opt(10, "final images saved as individual PNG files", min=0, max=10000)
     num_best_images: int = opt(0, "also save the images the trained D scores highest among 10x as many samples "
                                   "(a report's \"best N images\"; final/best/, with best.json saying how)",

@@ -70,9 +70,15 @@ def ganbench_step_finished(run: "RunInfo", step: int, losses: dict[str, float]) 
 
     Reading the losses costs a host sync, so it happens only at log intervals. Keys:
     loss_d, loss_g, d_real, d_fake, img_per_s, then the per-term ones of
-    :mod:`ganbench.losslog`; D's are NaN for an interval without a D update (g_steps,
-    balance), which is not divergence.
+    :mod:`ganbench.losslog`, and augment_p with a train.augment that has a probability; D's
+    are NaN for an interval without a D update (g_steps, balance), which is not divergence.
     """
+
+
+@hookspec
+def ganbench_samples_drawn(run: "RunInfo", step: int, images: Any) -> None:
+    """A sample grid was drawn at ``step`` (and saved under samples/): ``images`` is an
+    (N, C, H, W) float tensor in [-1, 1] on the CPU, from the fixed latents the grids share."""
 
 
 @hookspec

@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("fidelity", "ganbench_plugins.fidelity"),
     ("csv_logger", "ganbench_plugins.csv_logger"),
     ("augment", "ganbench_plugins.augment"),
+    ("tensorboard", "ganbench_plugins.tensorboard_logger"),
 )
 
 KINDS = ("models", "losses", "datasets", "metrics", "optimizers", "augments")

@@ -149,6 +149,7 @@ class _Run:
 
         def on_sample(step: int, images: torch.Tensor) -> None:
             save_grid(images, self.dir / "samples" / f"step_{step:07d}.png", nrow=columns)
+            self.notify("ganbench_samples_drawn", run=self.info, step=step, images=images)
 
         def on_eval(step: int, final: bool) -> None:
             self.evaluate(trainer, step, final)

@@ -29,7 +29,8 @@ from .specs import DatasetSpec, ModelSpec
 #: train.eval_every changes no weight.
 NOT_HASHED_TABLES = ("metrics",)
 NOT_HASHED = {("train", k) for k in ("steps", "log_every", "checkpoint_every", "device", "eval_every",
-                                     "sample_every", "num_final_images", "num_best_images", "grid_size")}
+                                     "sample_every", "num_final_images", "num_best_images", "grid_size",
+                                     "loggers")}
 #: options added after run ids were first published, left out of the hash while at this
 #: default, so adding an option to the harness or a plugin never renames the runs that
 #: exist: (table, ..., key) -> default; "*" matches any name (("models", "*", "dropout"): 0.0)
@@ -139,6 +140,13 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
     if train.conditional is None:
         train = replace(train, conditional=bool(model.recipe.get("conditional", False)))
     check_compatibility(plugins, where, model, dataset, train, metrics)
+    for i, name in enumerate(train.loggers):
+        if plugins.pm.get_plugin(name) is None:
+            known = sorted(n for n, _ in plugins.pm.list_name_plugin() if n)
+            raise GanbenchError(f"no plugin named '{name}' is installed{did_you_mean(name, known)}",
+                                where=f"{where}: train.loggers[{i}]",
+                                hint="name a logger plugin by its entry-point name, e.g. \"tensorboard\" "
+                                     "(pip install 'ganbench[tensorboard]')")
     if not metrics.primary:
         first = plugins.metrics.get(metrics.names[0]).scores if metrics.names else ()
         if first:
