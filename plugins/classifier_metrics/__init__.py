@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ganbench import GanbenchError, MetricSpec, Score, hookimpl, opt
-from ganbench.metrics import frechet_distance
+from ganbench.metrics import frechet_distance, intra_class
 from ganbench.results import atomic_write_bytes, write_json
 
 from . import sanity
@@ -56,6 +56,11 @@ class ClassifierOptions:
     seed: int = opt(0, "trained here only: seed of the classifier's training")
     coverage_threshold: float = opt(0.1, "a class is covered when it gets ≥ this fraction of its real share",
                                     above=0, max=1)
+    density_coverage: bool = opt(False, "also density and coverage (Naeem et al. 2020) in the classifier's "
+                                        "features, on at most manifold_real real images (a fixed subset)")
+    nearest_k: int = opt(5, "density/coverage: the k of the real k-NN balls (Naeem et al.: 5)", min=1)
+    manifold_real: int = opt(10000, "density/coverage: real images at most (seed-0 subset): its cost grows "
+                                    "with their square", min=2)
     sanity_check: bool = opt(True, "refuse to score with a classifier that fails the sanity rule (a held-out "
                                    "real sample must beat grey and noise images by 4x); off: score, and the "
                                    "protocol carries the failed verdict")
@@ -315,7 +320,23 @@ def compute(ctx: "EvalContext") -> dict[str, float]:
     if ctx.conditional and fake_labels is not None and mapping is not None:
         wanted = np.asarray(mapping)[fake_labels.cpu().numpy()]
         out["class_accuracy"] = float((pred == wanted).mean())
+    if ctx.conditional and fake_labels is not None:
+        out["ifd_classifier"] = intra_class(fake_f, fake_labels.cpu().numpy(), real_f, ctx.real.labels.cpu().numpy(),
+                                            sanity.fd)[0]
+    if options.density_coverage:
+        out["density_classifier"], out["coverage_classifier"] = manifold_scores(real_f, fake_f, options)
     return out
+
+
+def manifold_scores(real_f: "np.ndarray", fake_f: "np.ndarray", options: ClassifierOptions) -> tuple[float, float]:
+    """Density and coverage of the generated features against (at most manifold_real) real ones."""
+    import torch
+
+    from ganbench_plugins.fidelity.manifold import density_coverage
+    real = torch.from_numpy(real_f)
+    if len(real) > options.manifold_real:
+        real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:options.manifold_real]]
+    return density_coverage(real, torch.from_numpy(fake_f), options.nearest_k)
 
 
 def protocol(ctx: "EvalContext") -> dict[str, Any]:
@@ -331,7 +352,12 @@ def protocol(ctx: "EvalContext") -> dict[str, Any]:
             "coverage_against": "labels" if class_map(ctx, clf) is not None else "predictions (classes given ≥ 1%)",
             "sanity": verdict.summary(),
             "num_fake": ctx.num_samples, "num_real": len(ctx.real.images), "reference_split": ctx.split,
-            "reference_classes": [str(c) for c in ctx.classes], "coverage_threshold": options.coverage_threshold}
+            "reference_classes": [str(c) for c in ctx.classes], "coverage_threshold": options.coverage_threshold,
+            **({"ifd": "intra-class FD: the FD between each requested class's generated samples and that class's "
+                       "real images, averaged over the classes"} if ctx.conditional else {}),
+            **({"density_coverage": f"Naeem et al. 2020, k = {options.nearest_k}, real images: "
+                                    f"{min(options.manifold_real, len(ctx.real.images)):,} (seed-0 subset when "
+                                    f"fewer than all)"} if options.density_coverage else {})}
 
 
 @hookimpl
@@ -344,5 +370,8 @@ def ganbench_register_metrics(registry: Any) -> None:
                 Score("mode_coverage", True, "share of classes G produces"),
                 Score("class_kl", False, "KL(real || generated) of predicted class histograms"),
                 Score("class_accuracy", True, "conditional G: share drawn in the requested class"),
+                Score("ifd_classifier", False, "conditional G: intra-class FD, the per-class FD averaged"),
+                Score("density_classifier", True, "density (Naeem et al. 2020) in the classifier's features"),
+                Score("coverage_classifier", True, "coverage (Naeem et al. 2020) in the classifier's features"),
                 Score("in_class_ratio", True, "class subsets: share of samples filed under the subset's classes, "
                                               "over the real images' share (1 = as often as real)"))))

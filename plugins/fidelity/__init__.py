@@ -55,7 +55,9 @@ def ganbench_register_metrics(registry: Registry[MetricSpec]) -> None:
     registry.add(MetricSpec(
         name="fid", description="Fréchet Inception distance (torch-fidelity, Inception-v3 pool features)",
         compute=_metric("fid"), options=FidOptions, check=_check("fid"), protocol=_protocol("fid"),
-        scores=(Score("fid_inception", False, "FID against the real reference set"),), **common))
+        scores=(Score("fid_inception", False, "FID against the real reference set"),
+                Score("ifid_inception", False, "conditional G: intra-class FID, the per-class FID averaged")),
+        **common))
     registry.add(MetricSpec(
         name="is", description="Inception score (torch-fidelity, Inception-v3 logits)",
         compute=_metric("is"), options=IsOptions, check=_check("is"), protocol=_protocol("is"),

@@ -9,8 +9,8 @@ from ganbench.specs import EvalContext
 from .extractors import extractor_for
 from .features import extract
 from .options import options_for
-from .reference import reference_for, tf_version
-from .scores import scores_from_features
+from .reference import reference_for, reference_labels, tf_version
+from .scores import intra_class_fid, scores_from_features
 from .weights import resolve_weights
 
 QUANTIZATION = "uint8 round((x+1)*127.5)"
@@ -21,7 +21,7 @@ def compute_metric(name: str, ctx: EvalContext) -> dict[str, float]:
     options = options_for(ctx, name)
     ext = extractor_for(name, options)
     weights = resolve_weights(name, options)
-    fake, _ = ctx.fake()
+    fake, fake_labels = ctx.fake()
     fake_feats = ctx.shared(("torch-fidelity features", ext.name, weights.sha256, options.batch_size),
                             lambda: extract(ext, weights, fake, ctx.device, options.batch_size))
     ref = None
@@ -30,6 +30,11 @@ def compute_metric(name: str, ctx: EvalContext) -> dict[str, float]:
         ref = ctx.shared(("torch-fidelity reference", ext.name, weights.sha256, layer, options.num_real),
                          lambda: reference_for(ctx, ext, weights, layer, options.num_real, options.batch_size))
     scores, extra = scores_from_features(name, options, fake_feats, ref, ext.short)
+    if name == "fid" and ctx.conditional and fake_labels is not None:
+        scores[f"ifid_{ext.short}"] = intra_class_fid(fake_feats[ref.key["layer"]], fake_labels, ref,
+                                                      reference_labels(ctx, ref.key))
+        extra["ifid"] = ("intra-class FID: the FID between each requested class's generated samples and that "
+                         "class's real reference images, averaged over the classes")
     protocol: dict[str, Any] = {
         "extractor": ext.name, "layer": ref.key["layer"] if ref is not None else extra.pop("layer"),
         "weights_sha256": weights.sha256[:16], "pretrained": weights.official,

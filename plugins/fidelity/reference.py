@@ -64,6 +64,16 @@ def reference_key(ctx: EvalContext, ext: Extractor, layer: str, num_real: int, w
             "weights_sha256": weights_sha256, "torch_fidelity": tf_version()}
 
 
+def reference_labels(ctx: EvalContext, key: dict[str, Any]) -> "torch.Tensor":
+    """The class labels of the reference features, in their order (the same seed-0 subset)."""
+    import torch
+
+    labels = ctx.real.labels.cpu()
+    if key["num_real"] < len(labels):
+        labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:key["num_real"]]]
+    return labels
+
+
 def reference_path(cache_dir: Path, key: dict[str, Any]) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     return Path(cache_dir) / "fidelity" / f"{key['extractor']}-{key['layer']}-{digest}.pt"

@@ -19,6 +19,19 @@ if TYPE_CHECKING:  # pragma: no cover
 RNG_SEED = 2020
 
 
+def intra_class_fid(fake: "torch.Tensor", fake_labels: "torch.Tensor", ref: Reference,
+                    real_labels: "torch.Tensor") -> float:
+    """Intra-class FID with torch-fidelity's own statistics and distance, class by class."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    from ganbench.metrics import intra_class
+
+    def fid(f: "torch.Tensor", r: "torch.Tensor") -> float:
+        return fid_statistics_to_metric(fid_features_to_statistics(f), fid_features_to_statistics(r),
+                                        False)["frechet_inception_distance"]
+    return intra_class(fake, fake_labels.cpu().numpy(), ref.features, real_labels.numpy(), fid)[0]
+
+
 def scores_from_features(name: str, options: Any, fake: dict[str, "torch.Tensor"],
                          ref: Optional[Reference], short: str = "inception") -> tuple[dict[str, float], dict[str, Any]]:
     """(scores, metric-specific protocol) from features, with torch-fidelity's formulas.
