@@ -27,7 +27,7 @@ from .leaderboard import ALIASES, FORMATS
 from .plainlog import PlainProgress, duration
 from .plugins import KINDS, Plugins, load_plugins
 from .publish import render_board, write_all
-from .score import add_external, protocol_of_suite, score_samples
+from .score import add_external, protocol_of_suite, score_samples, score_sets
 from .results import get_status
 from .runner import check_suite, run_suite
 from .suite import Suite, load_suite
@@ -106,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, help="the reference split (default: the data set's training split)")
     p.add_argument("--metrics", default=None, help="comma-separated metrics (default with --into: the suite's)")
     p.add_argument("--num-samples", type=int, default=None, help="images scored (default: the protocol's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data set or metric option, VALUE in TOML: datasets.imagefolder.root='\"DIR\"', "
+                        "datasets.cifar10.resolution=32, metrics.fid.weights='\"FILE\"', metrics.num_samples=5000")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
 
     p = sub.add_parser("eval", help="re-score a run from its checkpoint (more samples, other metrics)")
@@ -404,6 +407,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         metrics["names"] = [m for m in args.metrics.split(",") if m]
     if args.num_samples:
         metrics["num_samples"] = args.num_samples
+    score_sets(args.set, dataset, table, metrics)
     opts = {k: v for k, v in metrics.items() if isinstance(v, dict)}
     metrics = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     plugins = _plugins()

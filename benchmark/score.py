@@ -140,3 +140,28 @@ def read_external(suite_dir: Path) -> list[dict[str, Any]]:
         if isinstance(rec, dict) and isinstance(rec.get("scores"), dict) and isinstance(rec.get("protocol"), dict):
             out.append(rec)
     return out
+
+
+def score_sets(sets: list[str], dataset: str, table: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """`score --set`: datasets.<the data set>.KEY, metrics.KEY or metrics.<metric>.KEY, into the
+    tables score_samples validates (an unknown key is reported there, with its path)."""
+    from .suite import parse_value  # the suite's TOML values; suite imports the whole loader
+    for item in sets:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise GanbenchError(f"--set expects KEY=VALUE, found '{item}'", hint="e.g. --set metrics.num_samples=5000")
+        value = parse_value(text.strip())
+        if parts[0] == "datasets" and len(parts) == 3:
+            if parts[1] != dataset:
+                raise GanbenchError(f"--set {key}: the samples are scored against '{dataset}', not '{parts[1]}'",
+                                    hint=f"--set datasets.{dataset}.{parts[2]}=...")
+            table[parts[2]] = value
+        elif parts[0] == "metrics" and len(parts) in (2, 3):
+            if len(parts) == 2:
+                metrics[parts[1]] = value
+            else:
+                metrics.setdefault(parts[1], {})[parts[2]] = value
+        else:
+            raise GanbenchError(f"--set {key}: score sets datasets.{dataset}.KEY, metrics.KEY or metrics.METRIC.KEY",
+                                hint="training keys do not apply to samples made elsewhere")

@@ -94,3 +94,12 @@ def test_export_then_score_into_the_suite_reproduces_the_final_score(run_dir, tm
     alone = run_cli("score", tmp_path / "s.npz", "--dataset", "digits", "--metrics", "classifier",
                     "--num-samples", "32")
     assert alone.code == 2 and "the data set's are (1, 16, 16)" in alone.err and "Traceback" not in alone.err
+    # ... and with the run's data set options given by --set, the run's own score again, no --into
+    same = run_cli("score", tmp_path / "s.npz", "--dataset", "digits", "--metrics", "classifier",
+                   "--set", "datasets.digits.resolution=8", "--set", f"metrics.num_samples={n}")
+    assert same.code == 0, same.err
+    assert f"fd_classifier = {final['scores']['fd_classifier']:.6g}" in same.out
+    wrong = run_cli("score", tmp_path / "s.npz", "--dataset", "digits", "--set", "datasets.cifar10.resolution=8")
+    assert wrong.code == 2 and "not 'cifar10'" in wrong.err
+    typo = run_cli("score", tmp_path / "s.npz", "--dataset", "digits", "--set", "datasets.digits.resolutoin=8")
+    assert typo.code == 2 and "datasets.digits.resolutoin" in typo.err and "resolution" in typo.err
