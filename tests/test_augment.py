@@ -170,3 +170,25 @@ def test_a_set_of_an_unused_augment_table_is_refused(plugins):
     runs = load_suite(plugins, "opts.toml", text=suite_text()).runs
     with pytest.raises(GanbenchError, match="no run of this suite uses augment 'diffaugment'"):
         check_sets_used({"augments": {"diffaugment": {"p": 0.5}}}, runs)
+
+
+def test_an_adaptive_run_logs_p_and_resumes_it_from_the_checkpoint(plugins, tmp_path):
+    import csv
+
+    from ganbench.runner import run_suite
+    table = "[augments.diffaugment]\nadaptive = true\np = 0.0\ninterval = 1\nspeed_kimg = 0.5\n"
+    text = suite_text(augment="diffaugment", steps=4, checkpoint_every=2) + table
+    run_suite(plugins, load_suite(plugins, "opts.toml", text=text), tmp_path)
+    run = load_suite(plugins, "opts.toml", text=text).runs[0]
+    rows = list(csv.DictReader(open(tmp_path / "opts" / run.run_id / "losses.csv")))
+    ps = [float(r["augment_p"]) for r in rows]
+    # D is sure of the reals from the start (r_t = 1 > 0.6): +8/500 per D step, 2 per log
+    assert ps == pytest.approx([0.032, 0.064])
+    # raising the budget continues the run: p goes on from the checkpoint, not from 0
+    more = suite_text(augment="diffaugment", steps=6, checkpoint_every=2) + table
+    run_suite(plugins, load_suite(plugins, "opts.toml", text=more), tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "opts" / run.run_id / "losses.csv")))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    ckpt = torch.load(tmp_path / "opts" / run.run_id / "checkpoint.pt", weights_only=True)
+    assert float(ckpt["augment"]["p"]) == pytest.approx(0.096) and ckpt["step"] == 6
+    assert float(rows[-1]["augment_p"]) == pytest.approx(0.096)
