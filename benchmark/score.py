@@ -19,6 +19,7 @@ from .data import DataCache, cache_dir, read_images
 from .errors import GanbenchError
 from .metrics import eval_context, evaluate
 from .references import protocol_signature
+from .suite import parse_value
 from .results import get_status, read_json, write_json
 
 EXTERNAL = "external"  # the suite folder's sub-folder of external rows, and their kind
@@ -145,7 +146,6 @@ def read_external(suite_dir: Path) -> list[dict[str, Any]]:
 def score_sets(sets: list[str], dataset: str, table: dict[str, Any], metrics: dict[str, Any]) -> None:
     """`score --set`: datasets.<the data set>.KEY, metrics.KEY or metrics.<metric>.KEY, into the
     tables score_samples validates (an unknown key is reported there, with its path)."""
-    from .suite import parse_value  # the suite's TOML values; suite imports the whole loader
     for item in sets:
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")

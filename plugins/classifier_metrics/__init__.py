@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ganbench import GanbenchError, MetricSpec, Score, hookimpl, opt
 from ganbench.metrics import frechet_distance, intra_class
 from ganbench.results import atomic_write_bytes, write_json
+from ganbench_plugins.fidelity.manifold import density_coverage
 
 from . import sanity
 from .nets import ARCHITECTURE, Architecture, Recipe, accuracy, build_classifier, deterministic, features, fit
@@ -332,7 +333,6 @@ def manifold_scores(real_f: "np.ndarray", fake_f: "np.ndarray", options: Classif
     """Density and coverage of the generated features against (at most manifold_real) real ones."""
     import torch
 
-    from ganbench_plugins.fidelity.manifold import density_coverage
     real = torch.from_numpy(real_f)
     if len(real) > options.manifold_real:
         real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:options.manifold_real]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from ganbench.errors import GanbenchError
+from ganbench.metrics import intra_class
 
 from .extractors import EXTRACTORS, INCEPTION
 from .manifold import density_coverage
@@ -24,7 +25,6 @@ def intra_class_fid(fake: "torch.Tensor", fake_labels: "torch.Tensor", ref: Refe
     """Intra-class FID with torch-fidelity's own statistics and distance, class by class."""
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
-    from ganbench.metrics import intra_class
 
     def fid(f: "torch.Tensor", r: "torch.Tensor") -> float:
         return fid_statistics_to_metric(fid_features_to_statistics(f), fid_features_to_statistics(r),
