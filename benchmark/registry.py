@@ -10,8 +10,11 @@ from .errors import GanbenchError, did_you_mean
 from .specs import TRAITS
 
 T = TypeVar("T")
-#: plugin tables a model recipe may fix besides [train] keys (e.g. optimizers.sgd.momentum)
-RECIPE_TABLES = ("models", "datasets", "losses", "optimizers", "augments")
+#: the plugin option tables ([<kind>.<name>]) of a suite, a variant, an override and a run's
+#: config; a model recipe may fix them besides [train] keys (e.g. optimizers.sgd.momentum)
+PLUGIN_TABLES = ("models", "datasets", "losses", "optimizers", "augments")
+#: every table a run's resolved config holds (config.json), beside its names
+CONFIG_TABLES = ("train", "metrics", *PLUGIN_TABLES)
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,10 @@ class Registry(Generic[T]):
                     hint="traits are a closed vocabulary (ganbench.specs.TRAITS), so that a loss's requires/"
                          "refuses always mean something")
         recipe = getattr(spec, "recipe", None) or {}
-        bad = sorted(set(recipe) - set(field_types(TrainConfig)) - set(RECIPE_TABLES))
+        bad = sorted(set(recipe) - set(field_types(TrainConfig)) - set(PLUGIN_TABLES))
         if bad:
             raise GanbenchError(f"{self.kind} '{name}' of {package} (plugin {plugin}) has an unknown recipe key "
-                                f"'{bad[0]}'{did_you_mean(bad[0], [*field_types(TrainConfig), *RECIPE_TABLES])}",
+                                f"'{bad[0]}'{did_you_mean(bad[0], [*field_types(TrainConfig), *PLUGIN_TABLES])}",
                                 hint="a recipe holds [train] keys (only those that differ from the defaults) "
                                      "and plugin tables such as optimizers.sgd")
         self._entries[name] = Entry(spec, plugin, package)

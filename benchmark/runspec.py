@@ -19,6 +19,7 @@ from .config import (MetricsConfig, TrainConfig, checked_reference_options, fiel
                      to_dict)
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
+from .registry import CONFIG_TABLES
 from .schedule import check_training_options
 from .specs import DatasetSpec, ModelSpec
 
@@ -185,8 +186,7 @@ def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
         if key not in config:
             raise GanbenchError(f"config.json has no '{key}'", where=where,
                                 hint="the run folder is damaged: delete it and rerun the suite")
-    raw = {k: v for k, v in config.items()
-           if k in ("train", "metrics", "models", "datasets", "losses", "optimizers", "augments")}
+    raw = {k: v for k, v in config.items() if k in CONFIG_TABLES}
     stored = config.get("coords", {})
     return build_spec(plugins, config.get("suite", ""), config["model"], config["dataset"], raw, where,
                       lambda resolved: stored, run_id=config.get("run_id", ""))

@@ -24,6 +24,7 @@ else:  # pragma: no cover
 from .config import (MetricsConfig, TrainConfig, check_field, check_type, field_types)
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
+from .registry import CONFIG_TABLES, PLUGIN_TABLES
 from .reported import Reported, check_reported
 from .runspec import RunSpec, build_spec, show_value
 from .suite_checks import (MAX_SUITE_BYTES, check_axes, check_filters_used, check_overrides_used,
@@ -39,8 +40,6 @@ SUITE_KEYS = ("name", "description", "compare_losses")  # arrays of tables: [[ov
 #: a suite's folder name: no '.', '..', hidden names or separators, short enough for any file system
 MAX_NAME = 100
 NAME_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}"
-PLUGIN_TABLES = {"models": "models", "datasets": "datasets", "losses": "losses", "optimizers": "optimizers",
-                 "augments": "augments"}
 #: run coordinates and the key path each one sets ("classes" goes to the run's data set)
 COORDINATES = {"model": ("model",), "dataset": ("dataset",), "classes": None, "loss": ("train", "loss"),
                "optimizer": ("train", "optimizer"), "latent_dim": ("train", "latent_dim"),
@@ -334,7 +333,7 @@ class SuiteLoader:
                                         where=self.where(f"{where}.match.{axis}"))
             body = {k: v for k, v in ov.items() if k != "match"}
             for key in body:
-                if key not in ("train", "metrics", *PLUGIN_TABLES):
+                if key not in CONFIG_TABLES:
                     raise GanbenchError(f"an override sets train, metrics, {', '.join(PLUGIN_TABLES)}, "
                                         f"not '{key}'", where=self.where(f"{where}.{key}"))
             self._check_shared(body, prefix=f"{where}.")
@@ -364,7 +363,7 @@ class SuiteLoader:
         # (e.g. optimizers.sgd.momentum): both are the weakest layer under the suite's
         raw: dict[str, Any] = {"train": {k: v for k, v in model.recipe.items() if k not in PLUGIN_TABLES},
                                **{k: v for k, v in model.recipe.items() if k in PLUGIN_TABLES}}
-        raw = merge(raw, {k: data[k] for k in ("train", "metrics", *PLUGIN_TABLES) if k in data})
+        raw = merge(raw, {k: data[k] for k in CONFIG_TABLES if k in data})
         if variant is not None:
             raw = merge(raw, variant.body)
         for axis, value in cell.items():

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import GanbenchError
+from .registry import PLUGIN_TABLES
 from .runspec import RunSpec, show_value
 
 #: the most runs one suite may expand to: a bigger matrix is a typo, not a plan
@@ -67,8 +68,7 @@ def check_filters_used(wanted: dict[str, list[Any]], runs: Iterable[RunSpec],
 
 def check_sets_used(cli: dict[str, Any], runs: list[RunSpec]) -> None:
     """A --set of a plugin's table must reach a run that uses that plugin; else it changes nothing."""
-    uses: dict[str, set[str]] = {"models": set(), "datasets": set(), "losses": set(), "optimizers": set(),
-                                 "augments": set(), "metrics": set()}
+    uses: dict[str, set[str]] = {table: set() for table in (*PLUGIN_TABLES, "metrics")}
     for r in runs:
         uses["models"].add(r.model)
         uses["datasets"].add(r.dataset)
@@ -76,7 +76,7 @@ def check_sets_used(cli: dict[str, Any], runs: list[RunSpec]) -> None:
         uses["optimizers"].add(r.train.optimizer)
         uses["augments"].update(r.augment_options)
         uses["metrics"].update(r.metrics.names)
-    for table in ("models", "datasets", "losses", "optimizers", "augments", "metrics"):
+    for table in uses:
         for name, value in (cli.get(table) or {}).items():
             if table == "metrics" and not isinstance(value, dict):
                 continue  # a [metrics] key (num_samples), not a metric's own table

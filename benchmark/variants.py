@@ -29,9 +29,10 @@ from typing import Any
 
 from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
+from .registry import CONFIG_TABLES
 
 #: what a variant's table may hold besides model and description
-BODY = ("train", "metrics", "models", "datasets", "losses", "optimizers", "augments")
+BODY = CONFIG_TABLES
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ def test_the_trainer_augments_every_image_d_sees_in_d_and_g_steps_and_penalties(
     assert real is calls[0][1] and fake is calls[1][1]  # the penalty sees the augmented images
 
 
-def test_a_run_with_diffaugment_trains_and_logs_p(plugins):
+def test_a_diffaugment_run_trains_and_checkpoints_its_p(plugins):
     tr = make_trainer(plugins, augment="diffaugment")
     assert tr.augment is not None
     for _ in range(2):
