@@ -13,7 +13,7 @@ from typing import Any, Optional
 from .capacity import footprint, image_shape
 from .config import to_dict
 from .data import DataCache, cache_dir
-from .schedule import mean_d_updates
+from .schedule import d_updates_before, mean_d_updates
 
 
 _RATE: dict[str, float] = {}
@@ -68,8 +68,11 @@ def timing_key(run: Any, shape: tuple[int, int, int], device: Any) -> str:
 
 
 def _measure(plugins: Any, run: Any, device: Any) -> Optional[tuple[float, float]]:
-    """(seconds per G step, seconds per generated image) of this run's real Trainer on its data:
-    one warm-up step, then steps for PROBE_SECONDS (at least two); None when it cannot be built."""
+    """(seconds per network update, seconds per generated image) of this run's real Trainer on
+    its data: one warm-up step, then steps for PROBE_SECONDS (at least two); None when it cannot
+    be built. Per update (one D update or the G step), not per G step: the probed steps are the
+    run's first, and a schedule's first steps may not be its typical ones (the WGAN warm-up
+    runs 100 critic updates before each of the first 25 G steps, 5 afterwards)."""
     import torch
 
     from .train import Trainer
@@ -87,7 +90,8 @@ def _measure(plugins: Any, run: Any, device: Any) -> Optional[tuple[float, float
             trainer.train_step()
             n += 1
         trainer.sync()
-        per_step = (time.perf_counter() - t0) / n
+        updates = sum(d_updates_before(run.train, step) + 1 for step in range(1, n + 1))
+        per_update = (time.perf_counter() - t0) / updates
         z = torch.randn(run.metrics.batch_size, run.train.latent_dim, device=device)
         y = trainer.fake_labels(len(z)) if trainer.conditional else None
         with torch.no_grad():
@@ -96,7 +100,7 @@ def _measure(plugins: Any, run: Any, device: Any) -> Optional[tuple[float, float
             trainer.G(z, y)
             trainer.sync()
             per_image = (time.perf_counter() - t0) / len(z)
-        return per_step, per_image
+        return per_update, per_image
     except Exception:  # a probe is advice: without it, the FLOP count stands in
         return None
     finally:
@@ -108,7 +112,7 @@ _MEASURED: dict[str, tuple[float, float]] = {}
 
 def step_timing(plugins: Any, run: Any, shape: tuple[int, int, int], device: Any,
                 budget: list[float]) -> Optional[tuple[float, float]]:
-    """Measured (s per G step, s per generated image), once per configuration and process;
+    """Measured (s per network update, s per generated image), once per configuration and process;
     None once the probing budget is spent. Not kept on disk: what other jobs do on the cores
     changes a CPU step's time several-fold, so a figure from an earlier call can mislead."""
     key = timing_key(run, shape, device)
@@ -151,13 +155,14 @@ def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
         # G forward + D forward and backward
         flop_step = (fp.flops_per_image if fp else 0.0) * (mean_d_updates(t) + 1) * 1.5 * t.batch_size / rate
         parts.append((run, step_timing(plugins, run, image_shape(plugins, run), device, budget), flop_step))
-    ratios = [m[0] / f for _, m, f in parts if m and f > 0]
+    per_step = {id(run): m[0] * (mean_d_updates(run.train) + 1) for run, m, _ in parts if m}
+    ratios = [per_step[id(run)] / f for run, m, f in parts if m and f > 0]
     scale = sorted(ratios)[len(ratios) // 2] if ratios else 1.0
     train = evals = 0.0
     measured = 0
     for run, m, flop_step in parts:
         t = run.train
-        train += (m[0] if m else flop_step * scale) * t.steps
+        train += (per_step[id(run)] if m else flop_step * scale) * t.steps
         measured += m is not None
         n_evals = (t.steps // t.eval_every if t.eval_every else 0)
         samples = run.metrics.num_samples + n_evals * run.metrics.eval_num_samples

@@ -84,6 +84,7 @@ class SuiteLoader:
         self.file = str(path)
         self._variants: dict[str, Variant] = {}
         self._cli: dict[str, Any] = {}  # --set values outside [matrix]: applied over everything in the file
+        self._set_axes: set[str] = set()  # matrix axes a --set replaced
         if text is None:
             try:
                 text = self.path.read_text(encoding="utf-8")
@@ -126,6 +127,8 @@ class SuiteLoader:
                                     f"{did_you_mean(path[0], [t for t in TOP_LEVEL if t not in LISTS])}",
                                     hint="--set reaches the tables; edit [[override]] and [[reported]] in the file")
             set_path(data, path, parse_value(value.strip()))
+            if path[0] == "matrix" and len(path) > 1:
+                self._set_axes.add(path[1])
             if path[0] not in ("matrix", "suite"):  # the command line's last word (see _resolve)
                 set_path(self._cli, path, parse_value(value.strip()))
         return data
@@ -182,7 +185,7 @@ class SuiteLoader:
                 continue  # two cells resolving to the same config (e.g. an override) are one run
             seen[run.run_id] = run
             runs.append(run)
-        check_overrides_used(overrides, used, self.where)
+        check_overrides_used(overrides, used, self.where, self._set_axes)
         check_sets_used(self._cli, runs)
         runs = self._filter(runs, filters, axes)
         return Suite(self.path, name, meta.get("description", ""), axes, runs, self.text, data, reported,

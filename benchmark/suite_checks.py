@@ -45,10 +45,13 @@ def check_axes(axes: dict[str, list[Any]], path_of: Callable[[str], tuple[str, .
                             where=where("matrix"), hint="split it into several suites or shorten an axis")
 
 
-def check_overrides_used(overrides: list[dict[str, Any]], used: set[int], where: Callable[[str], str]) -> None:
-    """Every [[override]] must match at least one cell: one that matches none is a typo."""
+def check_overrides_used(overrides: list[dict[str, Any]], used: set[int], where: Callable[[str], str],
+                         set_axes: set[str] = frozenset()) -> None:
+    """Every [[override]] must match at least one cell: one that matches none is a typo. Not so
+    when a --set replaced an axis it matches on: narrowing the matrix on the command line
+    (matrix.dataset=["mnist"]) leaves the other cells' overrides idle, as --filter does."""
     for i, ov in enumerate(overrides):
-        if i not in used:
+        if i not in used and not set_axes & set(ov["match"]):
             match = ", ".join(f"{k} = {show_value(v)}" for k, v in ov["match"].items())
             raise GanbenchError(f"match {{ {match} }} matches no run of the matrix", where=where(f"override[{i}]"),
                                 hint="match an axis value the matrix lists, or delete the override")

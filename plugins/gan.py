@@ -8,7 +8,8 @@ momentum and one D step per G step (Algorithm 1, k = 1), and recommends the
 non-saturating G objective (maximise log D(G(z))) over the minimax one in practice
 (sec. 3), so the recipe's loss is ``bce``; ``minimax`` is the saturating form.
 The recipe is the authors' MNIST setting: SGD with learning rate 0.1 and momentum
-0.5. Departures: G ends in tanh (the harness's images are in [-1, 1]) instead of a
+0.5, with D's weights under the code's max-norm constraint (each unit's incoming
+weights capped at norm 1.9365 after every step; without it D explodes at this rate). Departures: G ends in tanh (the harness's images are in [-1, 1]) instead of a
 sigmoid, and the code's momentum schedule (0.5 rising to 0.7) and learning-rate
 decay are left out (the harness has no schedules).
 torch is imported inside the functions that build or run networks, so that
@@ -49,10 +50,11 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
                                        Maxout(pixels, units, o.pieces), nn.Dropout(o.dropout),
                                        Maxout(units, units, o.pieces), nn.Dropout(o.dropout),
                                        nn.Linear(units, 1)))
-    for m in [*G.modules(), *D.modules()]:  # the authors' code: weights uniform in [-0.05, 0.05]
-        if isinstance(m, nn.Linear):
-            nn.init.uniform_(m.weight, -0.05, 0.05)
-            nn.init.zeros_(m.bias)
+    for net, r in ((G, 0.05), (D, 0.005)):  # the authors' code: weights uniform in [-r, r]
+        for m in net.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.uniform_(m.weight, -r, r)
+                nn.init.zeros_(m.bias)
     return G, D
 
 
@@ -62,6 +64,7 @@ def ganbench_register_models(registry: Any) -> None:
         name="gan",
         description="vanilla GAN: MLP G (ReLU) and maxout D with dropout, non-saturating loss, SGD",
         build=build, options=GANOptions,
-        recipe={"optimizer": "sgd", "lr_g": 0.1, "lr_d": 0.1, "optimizers": {"sgd": {"momentum": 0.5}}},
+        recipe={"optimizer": "sgd", "lr_g": 0.1, "lr_d": 0.1, "optimizers": {"sgd": {"momentum": 0.5}},
+                "regularizers": ["max-norm"]},
         traits=frozenset(), resolutions=(16, 28, 32, 64),
         paper="Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014, arXiv:1406.2661"))

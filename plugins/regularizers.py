@@ -1,7 +1,7 @@
 """Regularizers of the discriminator: terms added to D's loss, or steps after its update.
 
 penalty(D, real, fake, y_real, y_fake, options) -> scalar added to D's loss;
-after_d_step(D, options) runs after every D optimizer step. Penalties on the
+after_d_step(D, options) runs after every D optimizer step (clipping, max-norm). Penalties on the
 gradient with respect to each input refuse models whose D has batch norm: batch
 statistics couple the samples, so "the gradient for one image" is not defined
 (Gulrajani et al. 2017, sec. 4).
@@ -99,6 +99,28 @@ def clip_weights(D: "nn.Module", options: Optional[WeightClippingOptions]) -> No
             p.clamp_(-c, c)
 
 
+# -- max-norm (Srebro & Shraibman 2005; the 2014 GAN's code) ------------------------
+@dataclass(frozen=True)
+class MaxNormOptions:
+    max_norm: float = opt(1.9365, "largest L2 norm of one unit's incoming weights (the GAN code's max_col_norm)",
+                          above=0)
+
+
+def max_norm(D: "nn.Module", options: Optional[MaxNormOptions]) -> None:
+    """Rescale every unit's incoming weight vector of D's linear and convolutional layers to
+    norm <= max_norm after each D step. The 2014 GAN's maxout D is trained by SGD at lr 0.1
+    only under this constraint (pylearn2's max_col_norm 1.9365); without it D's weights
+    grow until its loss explodes within a few hundred steps."""
+    import torch
+    from torch import nn
+    c = (options or MaxNormOptions()).max_norm
+    with torch.no_grad():
+        for m in D.modules():
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+                rows = m.weight.view(m.weight.shape[0], -1)
+                rows.mul_(rows.norm(dim=1, keepdim=True).clamp(min=c).reciprocal().mul(c))
+
+
 @hookimpl
 def ganbench_register_losses(registry: Any) -> None:
     registry.add(LossSpec("gradient-penalty", "WGAN-GP: lambda (||grad D(x_hat)|| - 1)^2 on random interpolates",
@@ -108,6 +130,10 @@ def ganbench_register_losses(registry: Any) -> None:
     registry.add(LossSpec("weight-clipping", "WGAN: clamp D's weights to [-clip, clip] after every D step",
                           "regularizer", after_d_step=clip_weights, options=WeightClippingOptions,
                           paper="Arjovsky et al., Wasserstein GAN, ICML 2017"))
+    registry.add(LossSpec("max-norm", "max-norm: cap each D unit's incoming weight norm after every D step",
+                          "regularizer", after_d_step=max_norm, options=MaxNormOptions,
+                          paper="Srebro & Shraibman, Rank, Trace-Norm and Max-Norm, COLT 2005; used by "
+                                "Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014"))
     registry.add(LossSpec("r1", "R1: gamma/2 ||grad D(x)||^2 on real images",
                           "regularizer", penalty=r1_penalty, options=R1Options,
                           refuses=frozenset({"d_batchnorm"}),

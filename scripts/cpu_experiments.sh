@@ -8,6 +8,10 @@
 #   scripts/cpu_experiments.sh report4-fmnist  # one GAN per Fashion-MNIST class, report 4's nets at half width
 #   scripts/cpu_experiments.sh report4-cifar   # one GAN per CIFAR-10 class (horse, bird, dog), half width
 #   scripts/cpu_experiments.sh diffaugment     # report 4's horse DCGAN with and without DiffAugment
+#   scripts/cpu_experiments.sh report5-gan     # the 2014 vanilla GAN on digits and Fashion-MNIST (MNIST stand-ins)
+#   scripts/cpu_experiments.sh report5-gan-paper-lr  # the same at the paper's SGD rate 0.1: diverges here
+#   scripts/cpu_experiments.sh report5-latent  # its latent sweep z = 10, 100, 200 on Fashion-MNIST
+#   scripts/cpu_experiments.sh report5-wgan    # WGAN (and WGAN-GP, LSGAN) on Fashion-MNIST, width 16
 #
 # Data: the CIFAR-10 JPEG copy extracted to $GANBENCH_DATA/cifar10-jpeg (default
 # ~/.cache/ganbench/data/cifar10-jpeg), read as an image folder; it has no test split.
@@ -64,8 +68,44 @@ case "${1:-}" in
       --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[128, 64, 64, 64]' \
       --set 'models.dcgan.d_channels=[32, 64, 64, 128]' "${@:2}"
     ;;
+  report5-gan|report5-gan-paper-lr)
+    # report 5's vanilla GAN (the paper's MLPs: G 1200-1200, maxout D 240x5 with dropout and
+    # max-norm) on the two MNIST stand-ins here, digits (16x16) and Fashion-MNIST (28x28); MNIST
+    # itself cannot be downloaded. 10,000 G steps at batch 100 for both (equal G steps), two seeds.
+    # SGD with momentum 0.5 at rate 0.02: the paper's 0.1 diverges within 400 steps on [-1, 1]
+    # images (report5-gan-paper-lr runs it, one seed, into its own folder)
+    LR=0.02; NAME=vanilla_gan; SEEDS='[0, 1]'; STEPS=10000
+    if [ "$1" = report5-gan-paper-lr ]; then LR=0.1; NAME=vanilla_gan_paper_lr; SEEDS='[0]'; STEPS=2000; fi
+    ganbench run suites/vanilla_gan.toml --results results --set "suite.name=\"$NAME\"" \
+      --set "suite.description=\"Report 5 vanilla GAN at CPU scale: the paper's nets on digits and Fashion-MNIST (MNIST stand-ins), SGD rate $LR, $STEPS G steps at batch 100\"" \
+      --set 'matrix.dataset=["digits", "fashion-mnist"]' --set "matrix.seed=$SEEDS" \
+      --set 'metrics.names=["classifier"]' --set train.threads=1 --set train.steps=$STEPS \
+      --set train.lr_g=$LR --set train.lr_d=$LR --set train.eval_every=2000 --set train.sample_every=1000 \
+      --set train.checkpoint_every=1000 "${@:2}"
+    ;;
+  report5-latent)
+    # report 5's latent sweep (z = 10, 100, 200, vanilla GAN) on Fashion-MNIST for MNIST, as
+    # report5-gan (rate 0.02) with 5,000 G steps at batch 100 for each z, two seeds
+    ganbench run suites/latent_sweep.toml --results results \
+      --set 'suite.description="Report 5 latent sweep at CPU scale: vanilla GAN with z = 10, 100, 200 on Fashion-MNIST (MNIST stand-in), SGD rate 0.02, 5,000 G steps at batch 100, 2 seeds"' \
+      --set 'matrix.dataset=["fashion-mnist"]' --set 'matrix.seed=[0, 1]' \
+      --set 'metrics.names=["classifier"]' --set train.threads=1 --set train.steps=5000 \
+      --set train.lr_g=0.02 --set train.lr_d=0.02 --set train.eval_every=1000 --set train.sample_every=500 \
+      --set train.checkpoint_every=1000 "${@:2}"
+    ;;
+  report5-wgan)
+    # report 5's WGAN (the paper's recipe and critic warm-up) and its named next steps, WGAN-GP and
+    # LSGAN, on Fashion-MNIST for MNIST; DCGAN nets at width 16, 3,000 G steps at batch 64 for
+    # each (equal G steps: the critics take 5 D steps per G step), two seeds
+    ganbench run suites/wgan_mnist.toml --results results \
+      --set 'suite.description="Report 5 WGAN at CPU scale: WGAN, WGAN-GP, LSGAN on Fashion-MNIST (MNIST stand-in), width 16, 3,000 G steps at batch 64, 2 seeds"' \
+      --set 'matrix.dataset=["fashion-mnist"]' --set 'matrix.seed=[0, 1]' \
+      --set 'metrics.names=["classifier"]' --set train.threads=1 --set train.steps=3000 \
+      --set models.wgan.width=16 --set models.wgan-gp.width=16 --set models.lsgan.width=16 \
+      --set train.eval_every=500 --set train.sample_every=250 --set train.checkpoint_every=250 "${@:2}"
+    ;;
   *)
-    echo "usage: $0 report1|report4-fmnist|report4-cifar|diffaugment [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    echo "usage: $0 report1|report4-fmnist|report4-cifar|diffaugment|report5-gan|report5-gan-paper-lr|report5-latent|report5-wgan [extra ganbench run options, e.g. --filter model=dcgan]" >&2
     exit 2
     ;;
 esac

@@ -41,3 +41,15 @@ def test_footprint_of_a_huge_network_is_counted_without_allocating_it(plugins, t
     suite = load_suite(plugins, tmp_path / "s.toml", text=SUITE.replace("width = 8", "width = 5000000"))
     fp = footprint(plugins, suite.runs[0])
     assert fp is not None and fp.params_g > 10**9  # over 4 GB of fp32 weights, never allocated here
+
+
+def test_the_wgan_warm_up_is_costed_over_the_whole_budget_not_from_its_first_steps(plugins, tmp_path):
+    """The probe runs a run's first G steps: under the WGAN warm-up those take 100 critic
+    updates each, against 5 later; extrapolating them overstated a 2,000-step WGAN ~9x."""
+    text = SUITE.replace('model = ["dcgan"]', 'model = ["wgan"]').replace("latent_dim = [8, 16]", "latent_dim = [8]")
+    text = text.replace("[models.dcgan]", "[models.wgan]").replace("steps = 50", "steps = 2000")
+    plain = estimate(plugins, load_suite(plugins, tmp_path / "s.toml", text=text))
+    warm = estimate(plugins, load_suite(plugins, tmp_path / "s.toml",
+                                        text=text.replace("threads = 1", 'threads = 1\ncritic_warmup = "wgan"')))
+    # the warm-up adds (25 + 3) x 95 critic updates to 2,000 x 6 updates: ~22% more work
+    assert 0.8 < warm["train_seconds"] / plain["train_seconds"] < 2.0, (warm, plain)

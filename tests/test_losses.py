@@ -41,7 +41,7 @@ def test_every_loss_is_registered_with_its_role(plugins):
     for name in ("bce", "minimax", "wasserstein", "hinge", "lsgan"):
         assert roles[name] == "adversarial"
     assert roles["aux-ce"] == "auxiliary"
-    for name in ("gradient-penalty", "weight-clipping", "r1"):
+    for name in ("gradient-penalty", "weight-clipping", "r1", "max-norm"):
         assert roles[name] == "regularizer"
     for name in plugins.losses:
         assert plugins.losses.get(name).paper, f"{name} cites no paper"
@@ -207,9 +207,30 @@ def test_weight_clipping_bounds_every_parameter():
     assert max(p.abs().max().item() for p in D.parameters()) <= 0.01 + 1e-7
 
 
+def test_max_norm_caps_each_units_incoming_weights_and_keeps_the_short_ones():
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(36, 6), nn.Linear(6, 1))
+    with torch.no_grad():
+        D[3].weight.mul_(0.01)  # one unit already inside the cap: it must stay as it was
+    before = {n: p.detach().clone() for n, p in D.named_parameters()}
+    R.max_norm(D, R.MaxNormOptions(max_norm=0.5))
+    for layer in (D[0], D[2], D[3]):
+        norms = layer.weight.detach().flatten(1).norm(dim=1)
+        assert norms.max().item() <= 0.5 + 1e-6
+    big = before["0.weight"].flatten(1).norm(dim=1) > 0.5
+    assert big.any()
+    # a long row is scaled, not clipped: its direction is kept
+    cos = torch.nn.functional.cosine_similarity(D[0].weight.detach().flatten(1)[big],
+                                                before["0.weight"].flatten(1)[big])
+    torch.testing.assert_close(cos, torch.ones_like(cos))
+    torch.testing.assert_close(D[3].weight.detach(), before["3.weight"])
+    torch.testing.assert_close(D[2].bias.detach(), before["2.bias"])  # biases are not constrained
+
+
 @pytest.mark.parametrize("cls, field, bad", [(R.GradientPenaltyOptions, "weight", -1.0),
                                              (R.R1Options, "gamma", -1.0),
-                                             (R.WeightClippingOptions, "clip", 0.0)])
+                                             (R.WeightClippingOptions, "clip", 0.0),
+                                             (R.MaxNormOptions, "max_norm", 0.0)])
 def test_regularizer_options_are_validated(cls, field, bad):
     from ganbench.config import from_dict
     with pytest.raises(GanbenchError, match=field):
@@ -220,3 +241,4 @@ def test_regularizer_defaults_are_the_papers():
     assert R.GradientPenaltyOptions().weight == 10.0
     assert R.WeightClippingOptions().clip == 0.01
     assert R.R1Options().gamma == 10.0
+    assert R.MaxNormOptions().max_norm == 1.9365  # the 2014 GAN code's max_col_norm

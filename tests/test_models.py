@@ -114,7 +114,8 @@ def test_recipes_are_the_papers(plugins):
     r = {name: {**defaults, **plugins.models.get(name).recipe} for name in FAMILIES}
     for name in FAMILIES:
         assert plugins.models.get(name).paper, f"{name} cites no paper"
-    assert (r["gan"]["optimizer"], r["gan"]["lr_g"], r["gan"]["optimizers"]["sgd"]["momentum"]) == ("sgd", 0.1, 0.5)
+    assert (r["gan"]["optimizer"], r["gan"]["lr_g"], r["gan"]["optimizers"]["sgd"]["momentum"],
+            r["gan"]["regularizers"]) == ("sgd", 0.1, 0.5, ["max-norm"])
     assert (r["dcgan"]["loss"], r["dcgan"]["lr_g"], r["dcgan"]["betas_g"]) == ("bce", 2e-4, [0.5, 0.999])
     assert (r["wgan"]["loss"], r["wgan"]["regularizers"], r["wgan"]["optimizer"], r["wgan"]["lr_d"],
             r["wgan"]["n_critic"]) == ("wasserstein", ["weight-clipping"], "rmsprop", 5e-5, 5)

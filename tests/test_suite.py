@@ -66,6 +66,20 @@ train = { optimizer = "rmsprop", lr_d = 5e-5, n_critic = 5 }
             assert (r.train.optimizer, r.train.n_critic) == ("adam", 1)
 
 
+def test_narrowing_an_axis_with_set_leaves_its_overrides_idle_but_a_typo_still_fails(plugins):
+    text = BASE + """
+[[override]]
+match = { latent_dim = 64 }
+train = { n_critic = 5 }
+"""
+    runs = load(plugins, text, sets=["matrix.latent_dim=[16]"]).runs  # as --filter latent_dim=16 would
+    assert [r.train.n_critic for r in runs] == [1, 1, 1]
+    with pytest.raises(GanbenchError, match="matches no run"):  # the file's own axis: still a typo
+        load(plugins, text.replace("latent_dim = 64 }", "latent_dim = 65 }"))
+    with pytest.raises(GanbenchError, match="matches no run"):  # a --set of another axis excuses nothing
+        load(plugins, text.replace("latent_dim = 64 }", "latent_dim = 65 }"), sets=["matrix.seed=[0]"])
+
+
 def test_override_beats_matrix_coordinate_and_coords_show_the_result(plugins):
     text = BASE.replace("seed = [0, 1, 2]", 'optimizer = ["adam"]') + """
 [[override]]
