@@ -64,6 +64,15 @@ def _provenance_items(p: dict[str, object]) -> list[tuple[str, str]]:
             ("date", str(p.get("date", "?"))), ("suite hash", str(p.get("suite_hash", "?")))]
 
 
+def _earlier(p: dict[str, object]) -> list[str]:
+    """One line per earlier command on the folder: the runs it trained keep its commit."""
+    return [f"git {e.get('git_commit', '?')}, {e.get('date', '?')}: {e.get('command', '')}"
+            for e in p.get("earlier") or [] if isinstance(e, dict)]
+
+
+EARLIER = "Earlier commands on this folder (the runs they trained or scored were made by them):"
+
+
 def _head(board: Board) -> list[str]:
     dirs = board.directions
     return ["rank", *board.axes,
@@ -138,6 +147,8 @@ def to_markdown(board: Board, link_prefix: str = "") -> str:
     lines += ["Provenance: " + ", ".join(f"{k} {v}" for k, v in _provenance_items(p)), ""]
     if p.get("command"):
         lines += [f"Command: `{p['command']}`", ""]
+    if _earlier(p):
+        lines += [EARLIER, ""] + [f"- `{_md_escape(x)}`" for x in _earlier(p)] + [""]
     if board.warnings:
         lines += ["Warnings:", ""] + [f"- {_md_escape(w)}" for w in board.warnings] + [""]
     if board.left_out:
@@ -224,6 +235,9 @@ def to_html(board: Board, link_prefix: str = "") -> str:
                f"{e(REFERENCE_NOTE)}</p>")
     out.append('<dl class="prov">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _provenance_items(p))
                + (f"<dt>command</dt><dd><code>{e(p['command'])}</code></dd>" if p.get("command") else "") + "</dl>")
+    if _earlier(p):
+        out.append(f"<p>{e(EARLIER)}</p><ul>" + "".join(f"<li><code>{e(x)}</code></li>" for x in _earlier(p))
+                   + "</ul>")
     if board.warnings:
         out.append('<p>Warnings:</p><ul class="warnings">' + "".join(f"<li>{e(w)}</li>" for w in board.warnings)
                    + "</ul>")

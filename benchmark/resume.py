@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .config import MetricsConfig, to_dict
 from .damage import damage_of
 from .errors import GanbenchError
 from .results import FINISHED, atomic_write_text, get_status, read_json, read_jsonl
@@ -42,9 +43,22 @@ def run_action(run: RunSpec, run_dir: Path) -> str:
                             where=str(run_dir),
                             hint=f"set train.steps = {before} (or more, to continue it), or delete {run_dir} "
                                  "to train the shorter run from scratch")
-    if json.loads(json.dumps(run.resolved["metrics"])) != stored.get("metrics"):
+    if json.loads(json.dumps(run.resolved["metrics"])) != with_new_defaults(stored.get("metrics"), run):
         return "rescore"
     return "skip"
+
+
+def with_new_defaults(stored: object, run: RunSpec) -> object:
+    """A finished run's stored [metrics] table with the options that ganbench (or a metric
+    plugin) added since it ran filled in at their defaults: an option that did not exist then
+    was at its default then, so a new one (kept at its default) rescores nothing."""
+    if not isinstance(stored, dict):
+        return stored
+    out = json.loads(json.dumps({**to_dict(MetricsConfig()), **stored}))
+    for name, options in run.metric_options.items():
+        if options is not None and isinstance(out.get(name, {}), dict):
+            out[name] = {**json.loads(json.dumps(to_dict(type(options)()))), **out.get(name, {})}
+    return out
 
 
 def keep_final_evaluations_as_history(run_dir: Path) -> None:

@@ -25,7 +25,7 @@ from .damage import damage_of
 from .errors import GanbenchError, ResourceMissing
 from .plugins import Plugins
 from .publish import write_all
-from .results import get_status, write_json
+from .results import get_status, read_json, write_json
 from .resume import run_action
 from .runspec import RunSpec
 from .suite import Suite
@@ -196,6 +196,22 @@ def provenance(suite: Suite, device: str) -> dict[str, Any]:
             "reported": [r.as_dict() for r in suite.reported], "compare_losses": suite.compare_losses}
 
 
+#: what provenance.json keeps of each earlier `ganbench run` on the folder
+EARLIER_KEYS = ("git_commit", "date", "command")
+
+
+def earlier_invocations(before: Any, now: dict[str, Any]) -> list[dict[str, Any]]:
+    """The earlier commands on this results folder, oldest first: a rerun that trains a few new
+    runs (or only rescores) must not erase which commit and command trained the others."""
+    if not isinstance(before, dict):
+        return []
+    earlier = [e for e in before.get("earlier") or [] if isinstance(e, dict)]
+    last = {k: before[k] for k in EARLIER_KEYS if isinstance(before.get(k), str)}
+    if last and any(last.get(k) != now.get(k) for k in ("git_commit", "command")):
+        earlier.append(last)
+    return earlier
+
+
 def device_name(suite: Suite) -> str:
     import torch
     dev = suite.runs[0].train.device if suite.runs else "auto"
@@ -234,6 +250,7 @@ def run_suite(plugins: Plugins, suite: Suite, results_root: Path, executor: Opti
                 todo.append(run)
         (suite_dir / "suite.toml").write_text(suite.text, encoding="utf-8")
         prov = {**provenance(suite, device_name(suite)), "executor": executor.describe()}
+        prov["earlier"] = earlier_invocations(read_json(suite_dir / "provenance.json", {}), prov)
         write_json(suite_dir / "provenance.json", prov)
         events("suite_started", total=len(suite.runs), todo=len(todo), skipped=len(result.skipped),
                damaged=len(result.damaged))

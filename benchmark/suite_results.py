@@ -211,7 +211,7 @@ def read_suite(suite_dir: Path) -> SuiteResults:
 
 #: provenance.json keys the pages read, and the JSON types they must have
 PROVENANCE_TYPES = {"suite": str, "primary": str, "device": str, "description": str, "command": str,
-                    "reported": list, "compare_losses": list, "plots": list, "axes": list}
+                    "reported": list, "compare_losses": list, "plots": list, "axes": list, "earlier": list}
 
 
 def read_provenance(suite_dir: Path) -> tuple[dict[str, Any], str]:

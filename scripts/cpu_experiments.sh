@@ -28,6 +28,7 @@ case "${1:-}" in
     # D 32-64-128), 5,000 G steps for every model (equal G steps; the report gave the WGANs
     # 40,000 to DCGAN's 15,000), two seeds, the report's protocol (2,560 vs 2,560, final)
     ganbench run suites/cifar_automobile.toml --results results "${CIFAR[@]}" \
+      --set 'suite.description="Report 1 at CPU scale: DCGAN, WGAN, WGAN-GP, AC-GAN on CIFAR-10 automobile (5,000 training JPEGs), the report nets at a quarter width (AC-GAN width 16), 5,000 G steps at batch 64, 2 seeds"' \
       --set 'matrix.seed=[0, 1]' --set train.steps=5000 --set train.eval_every=1000 \
       --set train.sample_every=500 --set train.checkpoint_every=500 \
       --set 'models.dcgan.g_channels=[128, 64, 32, 16]' --set 'models.dcgan.d_channels=[32, 64, 128]' \
@@ -40,6 +41,7 @@ case "${1:-}" in
     # 512), 3,000 G steps for every D:G rule (equal G steps), two seeds, the shipped Fashion-MNIST
     # classifier against each class's 7,000 images (FID needs Inception weights this machine lacks)
     ganbench run suites/per_class_fashion_mnist.toml --results results \
+      --set 'suite.description="Report 4 part 1 at CPU scale: one GAN per Fashion-MNIST class (sneaker, coat, trouser; 7,000 images each), the report nets at half width, 3,000 G steps for every D:G rule, 2 seeds"' \
       --set 'metrics.names=["classifier"]' --set train.threads=1 --set 'matrix.seed=[0, 1]' \
       --set train.steps=3000 --set train.eval_every=1000 --set train.sample_every=500 \
       --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[64, 32]' \

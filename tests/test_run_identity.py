@@ -2,6 +2,8 @@
 raised step budget continues it from its checkpoint, and nothing else retrains it."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ganbench.errors import GanbenchError
@@ -59,6 +61,26 @@ def test_a_metric_only_change_rescores_without_retraining(plugins, tmp_path, sin
     assert get_status(run_dir)["scores"] == finals[-1]["scores"]
     _, result, _ = _run(plugins, tmp_path, ["metrics.num_samples=96"])  # asked as it is now: left alone
     assert result.skipped == [run.run_id]
+
+
+def test_an_option_added_since_a_run_finished_rescores_nothing_while_at_its_default(plugins, tmp_path) -> None:
+    """Runs finished before a metric grew an option (classifier density_coverage) are asked for
+    as they ran; only a value away from the default is a new evaluation setting."""
+    from ganbench.resume import run_action
+    from ganbench.results import set_status, write_json
+    run = load_suite(plugins, "ident.toml", text=SUITE).runs[0]
+    old = json.loads(json.dumps(run.config_json()))  # a copy: config_json() shares run.resolved
+    for key in ("density_coverage", "nearest_k", "manifold_real"):
+        del old["metrics"]["classifier"][key]  # as config.json was written before these existed
+    del old["metrics"]["eval_num_samples"]
+    run_dir = tmp_path / run.run_id
+    run_dir.mkdir()
+    write_json(run_dir / "config.json", old)
+    (run_dir / "evals.jsonl").write_text('{"step": 6, "scores": {"fd_classifier": 9.0}, "final": true}\n')
+    set_status(run_dir, "done", step=6, steps=6)
+    assert run_action(run, run_dir) == "skip"
+    on = load_suite(plugins, "ident.toml", text=SUITE, sets=["metrics.classifier.density_coverage=true"]).runs[0]
+    assert run_action(on, run_dir) == "rescore"
 
 
 def test_a_raised_budget_continues_the_finished_run(plugins, tmp_path, single_thread) -> None:

@@ -217,6 +217,27 @@ def test_leaderboard_aggregates_seeds_ranks_and_splits_protocols(tmp_path, plugi
         ("1", "6", "1.41421", "2", "1")
 
 
+def test_a_rerun_keeps_the_commits_and_commands_that_made_the_earlier_runs(tmp_path, plugins):
+    from ganbench.runner import earlier_invocations
+    first = {"git_commit": "aaa1111", "date": "2026-12-01 10:00:00 UTC", "command": "ganbench run s.toml"}
+    second = {**first, "git_commit": "bbb2222", "date": "2026-12-08 10:00:00 UTC",
+              "command": "ganbench run s.toml --set train.steps=9"}
+    assert earlier_invocations({}, first) == []
+    assert earlier_invocations(first, first) == []  # the same command again adds nothing
+    history = earlier_invocations(first, second)
+    assert history == [first]
+    third = {**second, "git_commit": "ccc3333"}
+    assert earlier_invocations({**second, "earlier": history}, third) == [first, second]
+    assert earlier_invocations([1, 2], third) == []  # a damaged provenance.json is not history
+    sd = tmp_path / "suite"
+    _fake_run(sd, "a-s0", {"model": "a", "seed": 0}, "done", {"fd_classifier": 3.0})
+    write_json(sd / "provenance.json", {**third, "primary": "fd_classifier", "earlier": [first, second]})
+    board = build_board(sd, plugins)
+    for page in (to_markdown(board), to_html(board)):
+        assert "aaa1111" in page and "bbb2222" in page and "--set train.steps=9" in page
+    assert json.loads(to_json(board))["provenance"]["earlier"][0]["git_commit"] == "aaa1111"
+
+
 def test_read_model_groups_runs_and_finds_seeds_and_the_primary_score(tmp_path):
     """What leaderboard and plots both read: runs grouped by every coordinate but the seed,
     the seed from the coordinates or else from train.seed, the primary from provenance first."""
