@@ -231,7 +231,8 @@ def draw_curves(axes: list[str], groups: list[Group], score: str, higher: Option
             ax.set_ylabel(score)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             style_axes(ax)
-            ax.legend(fontsize=7, frameon=False, loc="best")
+            if ax.get_legend_handles_labels()[0]:  # a panel of runs that never scored has no lines
+                ax.legend(fontsize=7, frameon=False, loc="best")
         for p in range(len(chunk), rows * cols):
             grid[p // cols][p % cols].set_visible(False)
         direction = "" if higher is None else (" (higher is better)" if higher else " (lower is better)")
