@@ -8,6 +8,8 @@
 #   scripts/cpu_experiments.sh report4-fmnist  # one GAN per Fashion-MNIST class, report 4's nets at half width
 #   scripts/cpu_experiments.sh report4-cifar   # one GAN per CIFAR-10 class (horse, bird, dog), half width
 #   scripts/cpu_experiments.sh diffaugment     # report 4's horse DCGAN with and without DiffAugment
+#   scripts/cpu_experiments.sh report2         # DCGAN vs conditional SAGAN on all of CIFAR-10, TTUR
+#   scripts/cpu_experiments.sh report3         # the Keras DCGAN on all of CIFAR-10, Adam vs RMSprop
 #   scripts/cpu_experiments.sh report5-gan     # the 2014 vanilla GAN on digits and Fashion-MNIST (MNIST stand-ins)
 #   scripts/cpu_experiments.sh report5-gan-paper-lr  # the same at the paper's SGD rate 0.1: diverges here
 #   scripts/cpu_experiments.sh report5-latent  # its latent sweep z = 10, 100, 200 on Fashion-MNIST
@@ -70,6 +72,30 @@ case "${1:-}" in
       --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[128, 64, 64, 64]' \
       --set 'models.dcgan.d_channels=[32, 64, 64, 128]' "${@:2}"
     ;;
+  report2)
+    # report 2's DCGAN (width 16) and conditional SAGAN (width 8: its residual blocks run 4 x width
+    # channels at full resolution, so width 16 costs ~8 s per G step on one core, 30x DCGAN's), TTUR,
+    # on all 50,000 training images; 5,000 G steps at batch 64 each (equal G steps; the report ran
+    # 100,000 at batch 128),
+    # scored over training with the best step as the headline (the report's minimum FID); no test
+    # split here, so the reference is the training split
+    ganbench run suites/cifar_dcgan_vs_sagan.toml --results results "${CIFAR[@]}" \
+      --set 'suite.description="Report 2 at CPU scale: DCGAN (width 16) vs conditional SAGAN (width 8) on all of CIFAR-10 (50,000 training JPEGs), TTUR, 5,000 G steps at batch 64, best step over training, 2 seeds"' \
+      --set 'metrics.reference_split="train"' --set metrics.num_samples=2000 --set metrics.eval_num_samples=2000 \
+      --set 'matrix.seed=[0, 1]' --set train.steps=5000 --set train.eval_every=500 --set train.sample_every=500 \
+      --set train.checkpoint_every=500 --set train.batch_size=64 --set models.dcgan.width=16 \
+      --set models.sagan.width=8 "${@:2}"
+    ;;
+  report3)
+    # report 3's Keras DCGAN at a quarter of its channels (G dense 4x4x64, transposed convs 32-32-32;
+    # D 16-32-32-64), D updated on 64 real then 64 fake images, batch 128; 5,000 iterations each
+    # for Adam and RMSprop (12.8 epochs; the report ran 200), a grid every 500 (its "every 10 epochs")
+    ganbench run suites/dcgan_keras_200_epochs.toml --results results "${CIFAR[@]}" \
+      --set 'suite.description="Report 3 at CPU scale: the Keras DCGAN at a quarter width on all of CIFAR-10 (50,000 training JPEGs), Adam vs RMSprop, 5,000 iterations at batch 128 (12.8 epochs), 2 seeds"' \
+      --set 'matrix.seed=[0, 1]' --set train.steps=5000 --set train.eval_every=500 --set train.sample_every=500 \
+      --set train.checkpoint_every=500 --set 'models.dcgan.g_channels=[64, 32, 32, 32]' \
+      --set 'models.dcgan.d_channels=[16, 32, 32, 64]' "${@:2}"
+    ;;
   report5-gan|report5-gan-paper-lr)
     # report 5's vanilla GAN (the paper's MLPs: G 1200-1200, maxout D 240x5 with dropout and
     # max-norm) on the two MNIST stand-ins here, digits (16x16) and Fashion-MNIST (28x28); MNIST
@@ -107,7 +133,7 @@ case "${1:-}" in
       --set train.eval_every=500 --set train.sample_every=250 --set train.checkpoint_every=250 "${@:2}"
     ;;
   *)
-    echo "usage: $0 report1|report4-fmnist|report4-cifar|diffaugment|report5-gan|report5-gan-paper-lr|report5-latent|report5-wgan [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    echo "usage: $0 report1|report2|report3|report4-fmnist|report4-cifar|diffaugment|report5-gan|report5-gan-paper-lr|report5-latent|report5-wgan [extra ganbench run options, e.g. --filter model=dcgan]" >&2
     exit 2
     ;;
 esac
