@@ -21,7 +21,7 @@ from .errors import GanbenchError, did_you_mean
 from .plugins import Plugins
 from .registry import CONFIG_TABLES
 from .schedule import check_training_options
-from .specs import DatasetSpec, ModelSpec
+from .specs import TRAITS, DatasetSpec, ModelSpec
 
 #: what a run's identity (the run id's hash) leaves out: the evaluation settings (a change
 #: rescores a finished run), the step budget (a raised one continues it) and keys that change
@@ -140,7 +140,7 @@ def build_spec(plugins: Plugins, suite: str, model_name: str, dataset_name: str,
                                                 f"{where}: augments.{train.augment}") if aug_spec.options else None
     if train.conditional is None:
         train = replace(train, conditional=bool(model.recipe.get("conditional", False)))
-    check_compatibility(plugins, where, model, dataset, train, metrics)
+    check_compatibility(plugins, where, model, dataset, train, metrics, model_traits(model, model_opts, where))
     for i, name in enumerate(train.loggers):
         if plugins.pm.get_plugin(name) is None:
             known = sorted(n for n, _ in plugins.pm.list_name_plugin() if n)
@@ -192,10 +192,24 @@ def spec_from_config(plugins: Plugins, config: dict[str, Any]) -> RunSpec:
                       lambda resolved: stored, run_id=config.get("run_id", ""))
 
 
+def model_traits(model: ModelSpec, options: Any, where: str) -> frozenset[str]:
+    """The model's traits under these options (ModelSpec.traits_for), else its static ones."""
+    if model.traits_for is None or options is None:
+        return frozenset(model.traits)
+    traits = frozenset(model.traits_for(options))
+    unknown = sorted(traits - set(TRAITS))
+    if unknown:
+        raise GanbenchError(f"model '{model.name}' reports unknown trait '{unknown[0]}' for its options",
+                            where=f"{where}: models.{model.name}",
+                            hint=f"traits are one of {', '.join(sorted(TRAITS))} (a bug in the model's plugin)")
+    return traits
+
+
 def check_compatibility(plugins: Plugins, where: str, model: ModelSpec, dataset: DatasetSpec, train: TrainConfig,
-                        metrics: MetricsConfig) -> None:
+                        metrics: MetricsConfig, model_traits: frozenset[str] | None = None) -> None:
     """Cross-plugin rules: loss roles, traits a term requires or refuses, labels, precision."""
-    traits = set(model.traits) | ({"conditional"} if train.conditional else set())
+    traits = set(model.traits if model_traits is None else model_traits) | (
+        {"conditional"} if train.conditional else set())
     roles = [(train.loss, "adversarial", "train.loss")]
     if train.aux_loss:
         roles.append((train.aux_loss, "auxiliary", "train.aux_loss"))

@@ -82,6 +82,8 @@ class ModelSpec:
     ``{"optimizers": {"sgd": {"momentum": 0.5}}}``; the weakest layer, so any suite
     overrides it.
     traits: facts from :data:`TRAITS` that losses can require or refuse.
+    traits_for: the traits of one choice of options, where they follow them (a D whose
+    batch norm is an option has d_batchnorm only when it is on); None: ``traits`` always.
     """
 
     name: str
@@ -91,6 +93,7 @@ class ModelSpec:
     recipe: Mapping[str, Any] = field(default_factory=dict)
     traits: frozenset[str] = frozenset()
     resolutions: tuple[int, ...] = (32,)
+    traits_for: "Callable[[Any], frozenset[str]] | None" = None
     paper: str = ""
 
 

@@ -185,6 +185,12 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
             build_discriminator(ctx, o.width, o.d_norm, o.spectral_norm, o))
 
 
+def d_norm_traits(options: Any) -> frozenset[str]:
+    """d_batchnorm exactly when D's hidden layers have batch norm (d_norm = "batch"): a D built
+    with layer norm or none takes per-image penalties (gradient-penalty, r1)."""
+    return frozenset({"d_batchnorm"}) if options.d_norm == "batch" else frozenset()
+
+
 @hookimpl
 def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
@@ -192,5 +198,5 @@ def ganbench_register_models(registry: Any) -> None:
         description="DCGAN: strided-conv G/D with batch norm, BCE, Adam 2e-4 (0.5, 0.999)",
         build=build, options=DCGANOptions,
         recipe={},  # TrainConfig's defaults are the DCGAN paper's
-        traits=frozenset({"d_batchnorm"}), resolutions=(16, 28, 32, 64),
+        traits=frozenset({"d_batchnorm"}), traits_for=d_norm_traits, resolutions=(16, 28, 32, 64),
         paper="Radford et al., ICLR 2016, arXiv:1511.06434"))

@@ -12,9 +12,9 @@ train.conditional = true, G's batch norms take their gains and biases from the c
 it the same networks are unconditional. The paper's own model is for 128x128
 ImageNet; at the resolutions here the blocks keep one width, 4 x ``width`` = 256
 channels, as the SNGAN and BigGAN 32x32 ResNets do. For reports that describe a SAGAN with
-batch norm in D too, ``d_norm`` adds it after every conv of D's blocks; the traits stay the
-paper's (no d_batchnorm), so a suite pairing d_norm = "batch" with a per-image penalty
-(gradient-penalty, r1) is not caught by validation: do not.
+batch norm in D too, ``d_norm`` adds it after every conv of D's blocks, and the model then
+has the d_batchnorm trait, so a suite pairing it with a per-image penalty (gradient-penalty,
+r1) is refused when it is loaded.
 torch is imported inside the functions that build or run networks, so that
 `ganbench list`, which loads every plugin, stays fast.
 """
@@ -54,6 +54,12 @@ def build(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
     return G, D
 
 
+def sagan_traits(options: Any) -> frozenset[str]:
+    """The paper's traits, and d_batchnorm when d_norm = "batch" adds batch norm to D's blocks."""
+    base = frozenset({"can_condition", "d_spectral_norm", "g_spectral_norm", "self_attention"})
+    return base | ({"d_batchnorm"} if options.d_norm == "batch" else set())
+
+
 @hookimpl
 def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
@@ -63,5 +69,5 @@ def ganbench_register_models(registry: Any) -> None:
         build=build, options=SAGANOptions,
         recipe={"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "betas_g": [0.0, 0.9], "betas_d": [0.0, 0.9]},
         traits=frozenset({"can_condition", "d_spectral_norm", "g_spectral_norm", "self_attention"}),
-        resolutions=(16, 28, 32, 64),
+        traits_for=sagan_traits, resolutions=(16, 28, 32, 64),
         paper="Zhang et al., Self-Attention Generative Adversarial Networks, ICML 2019, arXiv:1805.08318"))

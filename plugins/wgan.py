@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ganbench import ModelContext, ModelSpec, hookimpl, opt
 
-from ganbench_plugins.dcgan import ConvNetOptions, build_discriminator, build_generator
+from ganbench_plugins.dcgan import ConvNetOptions, build_discriminator, build_generator, d_norm_traits
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -53,6 +53,12 @@ def build_wgan_gp(ctx: ModelContext) -> "tuple[nn.Module, nn.Module]":
             build_discriminator(ctx, o.width, o.d_norm, options=o, family="wgan-gp"))
 
 
+def wgan_traits(options: Any) -> frozenset[str]:
+    """A critic, with d_batchnorm only when d_norm = "batch" (the paper's; "none" is the
+    clipped critic without batch norm)."""
+    return d_norm_traits(options) | {"critic"}
+
+
 @hookimpl
 def ganbench_register_models(registry: Any) -> None:
     registry.add(ModelSpec(
@@ -62,6 +68,7 @@ def ganbench_register_models(registry: Any) -> None:
         recipe={"loss": "wasserstein", "regularizers": ["weight-clipping"], "optimizer": "rmsprop",
                 "lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
         traits=frozenset({"d_batchnorm", "critic"}), resolutions=(16, 28, 32, 64),
+        traits_for=wgan_traits,
         paper="Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"))
     registry.add(ModelSpec(
         name="wgan-gp",

@@ -148,6 +148,19 @@ def test_trait_claims_match_the_networks(plugins):
         assert has_sn == ("d_spectral_norm" in spec.traits), name
 
 
+@pytest.mark.parametrize("name, options", [("dcgan", {"d_norm": "none"}), ("dcgan", {"d_norm": "layer"}),
+                                           ("dcgan", {}), ("wgan", {"d_norm": "none"}), ("lsgan", {}),
+                                           ("sagan", {"d_norm": "batch"}), ("sagan", {})])
+def test_trait_claims_follow_the_options_and_match_the_networks(plugins, name, options):
+    from ganbench.runspec import model_traits
+    spec = plugins.models.get(name)
+    opts = from_dict(spec.options, {"width": NARROW.get(name, 4), **options}, f"models.{name}")
+    traits = model_traits(spec, opts, "t.toml")
+    _, D = build(plugins, name, 16, **options)
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
+    assert has_bn == ("d_batchnorm" in traits), (name, options, traits)
+
+
 SUITE = """
 [matrix]
 model = {models}
@@ -198,6 +211,15 @@ def test_compatible_combinations_validate(plugins):
     validate(plugins, ["sagan"], "conditional = true")
     validate(plugins, ["dcgan"], 'loss = "lsgan"')
     validate(plugins, ["sngan"], 'loss = "wasserstein"\nregularizers = ["gradient-penalty"]')
+
+
+def test_a_penalty_follows_the_d_norm_option_at_validation(plugins):
+    """A DCGAN or WGAN critic built without batch norm takes a gradient penalty; SAGAN with
+    batch norm in D (report 2's) is refused when the suite is loaded, not mid-run."""
+    for model, norm in (("dcgan", "none"), ("dcgan", "layer"), ("wgan", "none")):
+        validate(plugins, [model], f'regularizers = ["gradient-penalty"]\n[models.{model}]\nd_norm = "{norm}"')
+    with pytest.raises(GanbenchError, match="cannot be used with a model that has d_batchnorm"):
+        validate(plugins, ["sagan"], 'regularizers = ["gradient-penalty"]\n[models.sagan]\nd_norm = "batch"')
 
 
 def test_wgan_gp_refuses_batch_norm_as_an_option(plugins):
