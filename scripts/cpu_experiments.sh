@@ -13,6 +13,7 @@
 #   scripts/cpu_experiments.sh report5-gan     # the 2014 vanilla GAN on digits and Fashion-MNIST (MNIST stand-ins)
 #   scripts/cpu_experiments.sh report5-gan-paper-lr  # the same at the paper's SGD rate 0.1: diverges here
 #   scripts/cpu_experiments.sh report5-latent  # its latent sweep z = 10, 100, 200 on Fashion-MNIST
+#   scripts/cpu_experiments.sh report5-optim   # its optimizer sweep (5 optimizers, DCGAN) on Fashion-MNIST
 #   scripts/cpu_experiments.sh report5-wgan    # WGAN (and WGAN-GP, LSGAN) on Fashion-MNIST, width 16
 #
 # Data: the CIFAR-10 JPEG copy extracted to $GANBENCH_DATA/cifar10-jpeg (default
@@ -121,6 +122,17 @@ case "${1:-}" in
       --set train.lr_g=0.02 --set train.lr_d=0.02 --set train.eval_every=1000 --set train.sample_every=500 \
       --set train.checkpoint_every=1000 "${@:2}"
     ;;
+  report5-optim)
+    # report 5's optimizer sweep (DCGAN with Adadelta, Adagrad, Adam, RMSprop, SGD at the suite's
+    # rates), on Fashion-MNIST (the report's data set is unstated; the suite's CIFAR-10 costs 10x
+    # here), width 16, 2,000 G steps at batch 128 for each (the report ran 10,000), two seeds
+    ganbench run suites/optimizer_sweep.toml --results results \
+      --set 'suite.description="Report 5 optimizer sweep at CPU scale: DCGAN (width 16) with Adadelta, Adagrad, Adam, RMSprop, SGD on Fashion-MNIST, 2,000 G steps at batch 128, 2 seeds"' \
+      --set 'matrix.dataset=["fashion-mnist"]' --set 'matrix.seed=[0, 1]' \
+      --set 'metrics.names=["classifier"]' --set train.threads=1 --set train.steps=2000 \
+      --set models.dcgan.width=16 --set train.eval_every=500 --set train.sample_every=250 \
+      --set train.checkpoint_every=500 "${@:2}"
+    ;;
   report5-wgan)
     # report 5's WGAN (the paper's recipe and critic warm-up) and its named next steps, WGAN-GP and
     # LSGAN, on Fashion-MNIST for MNIST; DCGAN nets at width 16, 3,000 G steps at batch 64 for
@@ -133,7 +145,7 @@ case "${1:-}" in
       --set train.eval_every=500 --set train.sample_every=250 --set train.checkpoint_every=250 "${@:2}"
     ;;
   *)
-    echo "usage: $0 report1|report2|report3|report4-fmnist|report4-cifar|diffaugment|report5-gan|report5-gan-paper-lr|report5-latent|report5-wgan [extra ganbench run options, e.g. --filter model=dcgan]" >&2
+    echo "usage: $0 report1|report2|report3|report4-fmnist|report4-cifar|diffaugment|report5-gan|report5-gan-paper-lr|report5-latent|report5-optim|report5-wgan [extra ganbench run options, e.g. --filter model=dcgan]" >&2
     exit 2
     ;;
 esac
