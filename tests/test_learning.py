@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 #: family -> (steps, [train] extras, [models.<name>] options)
 FAMILIES = {
-    "gan": (300, "", "width = 128"),
+    "gan": (600, "", "width = 128"),
     "dcgan": (300, "", "width = 16"),
     "wgan": (80, "lr_g = 5e-4\nlr_d = 5e-4", "width = 8"),
     "wgan-gp": (80, "lr_g = 1e-3\nlr_d = 1e-3", "width = 8"),
