@@ -154,15 +154,16 @@ def estimate(plugins: Any, suite: Any) -> dict[str, Any]:
         # per G step: (D updates per G step, from the schedule) D steps and one G step, each ≈ a
         # G forward + D forward and backward
         flop_step = (fp.flops_per_image if fp else 0.0) * (mean_d_updates(t) + 1) * 1.5 * t.batch_size / rate
-        parts.append((run, step_timing(plugins, run, image_shape(plugins, run), device, budget), flop_step))
-    per_step = {id(run): m[0] * (mean_d_updates(run.train) + 1) for run, m, _ in parts if m}
-    ratios = [per_step[id(run)] / f for run, m, f in parts if m and f > 0]
+        m = step_timing(plugins, run, image_shape(plugins, run), device, budget)
+        # per update -> per G step over the whole budget (its D updates and the G step)
+        parts.append((run, (m[0] * (mean_d_updates(t) + 1), m[1]) if m else None, flop_step))
+    ratios = [m[0] / f for _, m, f in parts if m and f > 0]
     scale = sorted(ratios)[len(ratios) // 2] if ratios else 1.0
     train = evals = 0.0
     measured = 0
     for run, m, flop_step in parts:
         t = run.train
-        train += (per_step[id(run)] if m else flop_step * scale) * t.steps
+        train += (m[0] if m else flop_step * scale) * t.steps
         measured += m is not None
         n_evals = (t.steps // t.eval_every if t.eval_every else 0)
         samples = run.metrics.num_samples + n_evals * run.metrics.eval_num_samples

@@ -21,8 +21,7 @@ from .results import atomic_write_text
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;line-height:1.45}
 table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
-th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}code{background:#f6f6f6;padding:0 .2rem}
-figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}"""
+th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}code{background:#f6f6f6;padding:0 .2rem}"""
 
 #: a relative link to a suite's markdown leaderboard, which the page swaps for the HTML one
 LEADERBOARD_LINK = re.compile(r'href="(?![a-z]+:)([^"]*?)leaderboard\.md(#[^"]*)?"')

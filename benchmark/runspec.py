@@ -206,10 +206,10 @@ def model_traits(model: ModelSpec, options: Any, where: str) -> frozenset[str]:
 
 
 def check_compatibility(plugins: Plugins, where: str, model: ModelSpec, dataset: DatasetSpec, train: TrainConfig,
-                        metrics: MetricsConfig, model_traits: frozenset[str] | None = None) -> None:
-    """Cross-plugin rules: loss roles, traits a term requires or refuses, labels, precision."""
-    traits = set(model.traits if model_traits is None else model_traits) | (
-        {"conditional"} if train.conditional else set())
+                        metrics: MetricsConfig, own: frozenset[str]) -> None:
+    """Cross-plugin rules: loss roles, traits a term requires or refuses, labels, precision.
+    ``own``: the model's traits under the run's options (model_traits)."""
+    traits = set(own) | ({"conditional"} if train.conditional else set())
     roles = [(train.loss, "adversarial", "train.loss")]
     if train.aux_loss:
         roles.append((train.aux_loss, "auxiliary", "train.aux_loss"))
@@ -246,7 +246,7 @@ def check_compatibility(plugins: Plugins, where: str, model: ModelSpec, dataset:
     if train.conditional and not dataset.labelled:
         raise GanbenchError(f"conditional training needs labels; data set '{dataset.name}' has none",
                             where=f"{where}: train.conditional")
-    if train.conditional and "conditional" not in model.traits and "can_condition" not in model.traits:
+    if train.conditional and not {"conditional", "can_condition"} & own:
         raise GanbenchError(f"model '{model.name}' cannot be trained conditionally", where=f"{where}: train.conditional")
     for m in metrics.names:
         spec = plugins.metrics.get(m)

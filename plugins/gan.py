@@ -9,8 +9,9 @@ non-saturating G objective (maximise log D(G(z))) over the minimax one in practi
 (sec. 3), so the recipe's loss is ``bce``; ``minimax`` is the saturating form.
 The recipe is the authors' MNIST setting: SGD with learning rate 0.1 and momentum
 0.5, with D's weights under the code's max-norm constraint (each unit's incoming
-weights capped at norm 1.9365 after every step; without it D explodes at this rate). Departures: G ends in tanh (the harness's images are in [-1, 1]) instead of a
-sigmoid, and the code's momentum schedule (0.5 rising to 0.7) and learning-rate
+weights capped at norm 1.9365 after every step; without it D explodes at this rate)
+and D initialised in [-0.005, 0.005]. Departures: G ends in tanh (the harness's
+images are in [-1, 1]) instead of a sigmoid, and the code's momentum schedule (0.5 rising to 0.7) and learning-rate
 decay are left out (the harness has no schedules).
 torch is imported inside the functions that build or run networks, so that
 `ganbench list`, which loads every plugin, stays fast.

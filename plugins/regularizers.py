@@ -1,8 +1,8 @@
 """Regularizers of the discriminator: terms added to D's loss, or steps after its update.
 
 penalty(D, real, fake, y_real, y_fake, options) -> scalar added to D's loss;
-after_d_step(D, options) runs after every D optimizer step (clipping, max-norm). Penalties on the
-gradient with respect to each input refuse models whose D has batch norm: batch
+after_d_step(D, options) runs after every D optimizer step (clipping, max-norm).
+Penalties on the gradient with respect to each input refuse models whose D has batch norm: batch
 statistics couple the samples, so "the gradient for one image" is not defined
 (Gulrajani et al. 2017, sec. 4).
 torch is imported inside the functions that build or run networks, so that

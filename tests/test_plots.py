@@ -140,6 +140,18 @@ def test_many_groups_are_split_into_panels(tmp_path, plugins):
         _png_ok(d / e.path)
 
 
+def test_a_panel_whose_runs_never_scored_draws_without_an_empty_legend(tmp_path, plugins):
+    import warnings
+    d = tmp_path / "mixed"
+    _run(d, {"model": "dcgan", "dataset": "a"}, 0)
+    (_run(d, {"model": "dcgan", "dataset": "b"}, 0) / "evals.jsonl").unlink()  # e.g. diverged before scoring
+    suite = read_suite(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "No artists with labels" on an empty legend
+        entries = draw_curves(suite.axes, suite.groups, "fid_inception", False, d / "plots")
+    _png_ok(d / entries[0].path)
+
+
 # -- leaderboard pages -----------------------------------------------------------------------
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
